@@ -1,0 +1,98 @@
+"""The `uisge` command: argv and environment to configuration to the action asked for.
+
+The only place where errors become exit codes: 0 ok, 1 configuration or usage error, 22 app failed to
+load (as uWSGI's UWSGI_FAILED_APP_CODE). It must not parse options itself (config/ does) nor serve
+requests (the server modules do).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from uisge import __version__
+from uisge.config.load import ConfigError, Options, load
+from uisge.config.registry import Status
+
+EXIT_CONFIG = 1
+EXIT_APP = 22
+
+
+def _print_messages(messages, stream) -> None:
+    for message in messages:
+        stream.write(f"uisge: {message.level}: {message}\n")
+
+
+def _load(args: list[str], first_index: int) -> Options | None:
+    try:
+        return load(args, os.environ, first_index=first_index)
+    except ConfigError as exc:
+        errors = [m for m in exc.messages if m.level == "error"]
+        _print_messages(exc.messages, sys.stderr)
+        sys.stderr.write(f"uisge: {len(errors)} configuration error{'s' if len(errors) != 1 else ''}; "
+                         f"nothing was started\n")
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    first_index = 1
+    mode = "serve"
+    if args and args[0] == "check":
+        mode, args, first_index = "check", args[1:], 2
+    show_all = False
+    if mode == "check" and "--all" in args:
+        show_all = True
+        args.remove("--all")
+    if not args and mode == "serve":
+        from uisge.config.report import help_text
+
+        sys.stderr.write("uisge: nothing to do: give a config file or options (e.g. `uisge --http :8000 "
+                         "--wsgi-file app.py`); `uisge --help` lists every option\n")
+        return EXIT_CONFIG
+    opts = _load(args, first_index)
+    if opts is None:
+        return EXIT_CONFIG
+    names = [action.name for action, _, _ in opts.actions]
+    if "help" in names:
+        from uisge.config.report import help_text
+
+        sys.stdout.write(help_text())
+        return 0
+    if "version" in names:
+        sys.stdout.write(f"uisge {__version__}\n")
+        return 0
+    if mode == "check" or "check" in names:
+        from uisge.config.report import check_text
+
+        sys.stdout.write(check_text(opts, show_all=show_all))
+        return 0
+    if opts.show_config:
+        from uisge.config.report import show_config_text
+
+        sys.stderr.write(show_config_text(opts))
+    for action, value, origin in opts.actions:
+        if action.status is Status.PLANNED:
+            sys.stderr.write(f"uisge: `--{action.name}` ({origin}) is not implemented yet (issue #{action.issue})\n")
+            return EXIT_CONFIG
+        return _run_action(action.name, value)
+    _print_messages(opts.notices() + opts.warnings(), sys.stderr)
+    return _serve(opts)
+
+
+def _run_action(name: str, value) -> int:  # filled in as actions land
+    sys.stderr.write(f"uisge: `--{name}` is not available\n")
+    return EXIT_CONFIG
+
+
+def _serve(opts: Options) -> int:
+    try:
+        from uisge.server import serve
+    except ImportError:
+        sys.stderr.write("uisge: serving is not implemented yet (issue #3); `uisge check` shows the configuration\n")
+        return EXIT_CONFIG
+    return serve(opts)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,41 @@
+"""Deliberate differences from uWSGI 2.0 that are not tied to one option's default.
+
+Option defaults that differ carry their own `deviation` text in the registry; `report.py` merges both
+into docs/deviations.md. Data only.
+"""
+
+ROWS: tuple[tuple[str, str, str], ...] = (
+    ("ini inline comments",
+     "`uid=www-data # comment` keeps the whole text as the value (so the user lookup fails; "
+     "`master = false # x` turns the master on)",
+     "a `#` that follows a space or tab starts a comment, so the value is what the author meant"),
+    ("unknown ini keys",
+     "silently kept as placeholders (`work = 20` does nothing, says nothing)",
+     "still kept as variables, but a key never used as `%(name)` gets a warning with file:line and a "
+     "did-you-mean; `strict` makes it an error"),
+    ("command-line abbreviations",
+     "unique prefixes accepted silently (`--proces 4`)",
+     "still accepted, with a warning naming the full option; `strict` makes it an error"),
+    ("command-line typos",
+     "`unrecognized option '--foo'` / `getopt_long() error`",
+     "the error names the argument position and suggests the closest options; typographic dashes "
+     "(`–http` copied from a blog) get their own explanation"),
+    ("`--master=false` on the command line",
+     "error: the option doesn't allow an argument",
+     "read as a boolean, as in an ini file"),
+    ("missing ini section",
+     "a warning, then start without that configuration",
+     "an error listing the sections the file has"),
+    ("a number as a socket address (`http-socket = 60`)",
+     "binds a unix socket named `60`",
+     "an error suggesting `:60`, or `http-timeout`/`socket-timeout` if a timeout was meant"),
+    ("unknown magic variable (`%z`)",
+     "replaced by nothing, silently",
+     "replaced by nothing, with a warning (`%%` is a literal percent sign)"),
+    ("`$(VAR)` with VAR unset, `%(name)` undefined",
+     "left as written, silently",
+     "left as written, with a warning naming the variable"),
+    ("XML configs",
+     "supported when built with libxml2",
+     "refused with a message; convert to ini"),
+)

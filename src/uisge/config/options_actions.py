@@ -1,0 +1,21 @@
+"""One-shot commands given on the command line: control a running instance, read stats, print info."""
+
+from uisge.config.declare import planned, topic
+
+opt = topic("actions")
+
+OPTIONS = (
+    opt("stop", "path", "Stop the instance whose master pid is in this pidfile (SIGINT).", action=True,
+        metavar="PIDFILE", **planned(4)),
+    opt("reload", "path", "Gracefully reload the instance whose master pid is in this pidfile (SIGHUP).",
+        action=True, metavar="PIDFILE", **planned(4)),
+    opt("pause", "path", "Pause/resume the instance in this pidfile (SIGTSTP).", aliases=("suspend", "resume"),
+        action=True, metavar="PIDFILE", **planned(4)),
+    opt("connect-and-read", "address", "Print what a stats socket sends, then exit.", action=True,
+        metavar="ADDRESS", **planned(6)),
+    opt("check", "flag", "Load the configuration, print every effective option with its origin and the "
+        "warnings, and exit (non-zero on errors).", aliases=("check-config",), action=True),
+    opt("show-config", "flag", "Print the configuration as ini, then continue.", ),
+    opt("version", "flag", "Print the version and exit.", action=True),
+    opt("help", "flag", "Print the option reference and exit.", short="h", aliases=("usage",), action=True),
+)

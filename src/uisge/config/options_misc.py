@@ -1,0 +1,28 @@
+"""uWSGI options that do not belong to a topic above: mostly accepted-and-ignored or refused ones."""
+
+from uisge.config.declare import ignored, refused, topic
+
+opt = topic("misc")
+
+OPTIONS = (
+    opt("vhost", "flag", "Virtual hosting mode.", **refused("dynamic virtual hosting is not supported; use `mount`")),
+    opt("route", "str", "Internal routing rule.", repeat=True, **refused(
+        "internal routing is not supported; do routing in nginx or in the app")),
+    opt("route-uri", "str", "Internal routing rule.", repeat=True, **refused("see `route`")),
+    opt("route-host", "str", "Internal routing rule.", repeat=True, **refused("see `route`")),
+    opt("subscribe-to", "str", "Subscribe to a Fastrouter.", aliases=("subscribe2",), repeat=True, **refused(
+        "the subscription system is not supported")),
+    opt("carbon", "str", "Send metrics to Carbon.", repeat=True, **refused("use the Prometheus endpoint instead")),
+    opt("max-fd", "int", "Raise the open files limit.", **ignored("set LimitNOFILE= in systemd or ulimit -n")),
+    opt("reaper", "flag", "Reap zombies in workers.", short="r", **ignored("uisge workers reap their own children")),
+    opt("optimize", "int", "Python optimisation level.", short="O", **ignored("use PYTHONOPTIMIZE")),
+    opt("sharedarea", "int", "Shared memory area.", short="A", **refused("use the cache (`cache2`) instead")),
+    opt("legion", "str", "Legion clustering.", repeat=True, **refused("clustering is not supported")),
+    opt("pep3333-input", "flag", "PEP 3333 input.", **ignored("wsgi.input always follows PEP 3333 in uisge")),
+    opt("wsgi-env-behaviour", "str", "Environ copy policy.", aliases=("wsgi-env-behavior",), **ignored(
+        "uisge builds a fresh environ per request")),
+    opt("cpu-affinity", "int", "Pin workers to CPUs.", **ignored("use taskset or systemd's CPUAffinity=")),
+    opt("memory-limit", "megabytes", "Limit memory.", **ignored("use reload-on-rss or systemd's MemoryMax=")),
+    opt("ksm", "int", "Kernel samepage merging.", **ignored("not supported")),
+    opt("test", "str", "Test a module import.", short="J", **refused("use `uisge check`")),
+)

@@ -1,0 +1,53 @@
+"""Options about the master, workers, privileges, signals and reloads."""
+
+from uisge.config.declare import ignored, planned, refused, topic
+
+opt = topic("process")
+
+OPTIONS = (
+    opt("master", "flag", "Run a master process that supervises and respawns the workers.", short="M"),
+    opt("processes", "int", "Number of worker processes.", aliases=("workers",), short="p", default=1),
+    opt("threads", "int", "Application threads per worker.", default=1),
+    opt("daemonize", "path", "Detach into the background and log to this file.", short="d", metavar="LOGFILE",
+        **planned(4)),
+    opt("daemonize2", "path", "Detach after the app is loaded and log to this file.", metavar="LOGFILE", **planned(4)),
+    opt("pidfile", "path", "Write the master's pid to this file.", metavar="FILE", **planned(4)),
+    opt("pidfile2", "path", "Write the pid file after dropping privileges.", metavar="FILE", **planned(4)),
+    opt("vacuum", "flag", "Remove the pidfile and unix sockets on exit.", **planned(4)),
+    opt("uid", "str", "Drop privileges to this user (name or number) after binding sockets.", metavar="USER",
+        **planned(4)),
+    opt("gid", "str", "Drop privileges to this group (name or number) after binding sockets.", metavar="GROUP",
+        **planned(4)),
+    opt("no-initgroups", "flag", "Do not set supplementary groups when dropping privileges.", **planned(4)),
+    opt("umask", "octal", "File mode creation mask.", metavar="MASK", **planned(4)),
+    opt("die-on-term", "flag", "Stop on SIGTERM.", **planned(4)),
+    opt("reload-mercy", "int", "Seconds given to attached daemons and a whole reload to finish.", default=30,
+        **planned(4)),
+    opt("worker-reload-mercy", "int", "Seconds a stopping or reloading worker gets to finish its requests "
+        "before it is killed.", default=30, **planned(4)),
+    opt("mule-reload-mercy", "int", "Seconds a reloading mule gets.", default=30, **planned(8)),
+    opt("master-fifo", "path", "A FIFO the master reads single-letter commands from.", repeat=True,
+        implies_master=True, **planned(4)),
+    opt("no-orphans", "flag", "Workers die when the master dies.", **planned(4)),
+    opt("procname-prefix", "str", "Prefix of process titles.", **planned(4)),
+    opt("procname-prefix-spaced", "str", "Prefix of process titles, followed by a space.", **planned(4)),
+    opt("procname-append", "str", "Suffix of process titles.", **planned(4)),
+    opt("procname", "str", "Title of the worker processes.", **planned(4)),
+    opt("procname-master", "str", "Title of the master process.", **planned(4)),
+    opt("auto-procname", "flag", "Give processes readable titles.", **planned(4)),
+    opt("forkbomb-delay", "int", "Seconds to wait when workers respawn too fast.", default=2, **planned(4)),
+    opt("cheaper", "int", "Adaptive number of workers.", **ignored(
+        "uisge runs `processes` workers all the time; idle workers cost little memory")),
+    opt("cheaper-initial", "int", "Adaptive workers at start.", **ignored("see `cheaper`")),
+    opt("cheaper-step", "int", "Adaptive workers step.", **ignored("see `cheaper`")),
+    opt("cheaper-algo", "str", "Adaptive workers algorithm.", **ignored("see `cheaper`")),
+    opt("emperor", "str", "Run the Emperor.", repeat=True, **refused(
+        "the Emperor is not supported; run one uisge per app under systemd (see docs/deployment.md)")),
+    opt("vassal-sos", "int", "Ask the Emperor for reinforcements.", **refused("the Emperor is not supported")),
+    opt("chroot", "path", "chroot() before serving.", **refused("use systemd's RootDirectory= or a container")),
+    opt("master-as-root", "flag", "Keep the master running as root.", **ignored(
+        "uisge binds as root, then the master and workers drop privileges together")),
+    opt("drop-after-init", "flag", "Drop privileges after init.", **ignored("uisge always drops after binding")),
+    opt("drop-after-apps", "flag", "Drop privileges after loading apps.", **ignored("uisge always drops after binding")),
+    opt("sigterm-reload", "flag", "Make SIGTERM a brutal reload as in uWSGI 2.0.", **planned(4)),
+)

@@ -1,0 +1,35 @@
+"""Options of the static file server (static-map and friends)."""
+
+from uisge.config.declare import ignored, planned, topic
+
+opt = topic("static")
+
+P = planned(7)
+
+OPTIONS = (
+    opt("static-map", "map", "Serve files: `/static=/var/static` maps URL prefix /static to that directory.",
+        repeat=True, metavar="MOUNT=DIR", **P),
+    opt("static-map2", "map", "Like static-map but appends the whole URL path to the directory.", repeat=True,
+        metavar="MOUNT=DIR", **P),
+    opt("static-check", "path", "Serve files found under this directory for any URL.", aliases=("check-static",),
+        repeat=True, metavar="DIR", **P),
+    opt("static-index", "str", "File names tried for directory URLs.", repeat=True, metavar="NAME", **P),
+    opt("static-skip-ext", "str", "Never serve files with this extension.", repeat=True, metavar="EXT", **P),
+    opt("static-safe", "path", "Allow symlinks from static dirs to point under this directory.", repeat=True, **P),
+    opt("static-expires-type", "keyval", "`MIME=SECONDS`: Expires header for a content type.", repeat=True, **P),
+    opt("static-expires-type-mtime", "keyval", "`MIME=SECONDS` counted from the file mtime.", repeat=True, **P),
+    opt("static-expires-uri", "str", "`REGEX SECONDS`: Expires header for matching URLs.", repeat=True, **P),
+    opt("static-expires", "str", "`REGEX SECONDS`: Expires header for matching file names.", repeat=True, **P),
+    opt("static-gzip", "str", "Serve FILE.gz for matching files when the client accepts gzip.", repeat=True, **P),
+    opt("static-gzip-all", "flag", "Serve FILE.gz / FILE.br whenever present and accepted.", **P),
+    opt("static-gzip-dir", "str", "Serve precompressed files under this prefix.", aliases=("static-gzip-prefix",),
+        repeat=True, **P),
+    opt("static-gzip-ext", "str", "Serve precompressed files with this extension.", aliases=("static-gzip-suffix",),
+        repeat=True, **P),
+    opt("mime-file", "path", "Extra MIME types file.", repeat=True, **P),
+    opt("honour-range", "flag", "Answer Range requests on static files.", **P),
+    opt("file-serve-mode", "str", "`x-accel-redirect` or `x-sendfile` to let the front server send files.", **P),
+    opt("offload-threads", "int", "Threads that send static files.", default=0, **ignored(
+        "uisge sends files from its event loop with sendfile(), which frees the worker without extra threads")),
+    opt("static-cache-paths", "int", "Cache resolved static paths.", **ignored("uisge resolves paths on each request")),
+)
