@@ -1,0 +1,404 @@
+"""The event loop of one worker process: accept, read, parse, call the app, write, repeat.
+
+One epoll loop owns every client socket. It reads whole request heads (and bodies) before any app
+code runs, so idle keep-alive connections and slow clients cost no thread. With `threads = 1` the app
+is called inline (fastest); with more, whole requests go to a pool of app threads and the connection
+comes back to the loop afterwards. The only code that touches client sockets, with respond.py.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import select
+import signal
+import socket
+import threading
+import time
+from typing import Any, Callable
+
+from uisge.errors import RequestError
+from uisge.protocol.http import HttpParser
+from uisge.protocol.uwsgi import DYNAMIC_VARS, UwsgiRequest, parse_header, parse_vars
+from uisge.worker.reqlog import RequestLog
+from uisge.worker.respond import ClientGone, Responder, error_response, run_app
+from uisge.wsgi.environ import http_environ, uwsgi_environ
+
+EPOLLIN = select.EPOLLIN
+READ_SIZE = 65536
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_HTTP_METHOD_PREFIXES = (b"GET ", b"POST", b"PUT ", b"HEAD", b"DELE", b"OPTI", b"PATC")
+
+
+class Listener:
+    """A bound, listening socket (made by the master) and what it speaks."""
+
+    __slots__ = ("sock", "fd", "proto", "name", "base", "tcp", "local")
+
+    def __init__(self, sock: socket.socket, proto: str, name: str, base: dict[str, Any]) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.proto = proto  # "http" or "uwsgi"
+        self.name = name
+        self.base = base
+        self.tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
+        self.local = not self.tcp
+
+
+class Conn:
+    __slots__ = ("sock", "fd", "listener", "peer", "parser", "buf", "last", "busy", "trusted")
+
+    def __init__(self, sock: socket.socket, listener: Listener, peer: tuple[str, str]) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.listener = listener
+        self.peer = peer
+        self.parser: HttpParser | None = None
+        self.buf = bytearray()
+        self.last = time.monotonic()
+        self.busy = False
+        self.trusted = listener.local or peer[0] in ("127.0.0.1", "::1")
+
+
+class Worker:
+    def __init__(self, opts, listeners: list[Listener], apps: list[tuple[str, Callable]], worker_id: int = 1) -> None:
+        self.opts = opts
+        self.listeners = {l.fd: l for l in listeners}
+        self.apps = apps
+        self.default_app = apps[0][1]
+        self.mounts = sorted(apps[1:], key=lambda a: -len(a[0])) if opts.manage_script_name else []
+        self.worker_id = worker_id
+        self.threads = max(1, opts.threads)
+        self.conns: dict[int, Conn] = {}
+        self.log = RequestLog(opts)
+        self.requests = 0
+        self.running = True
+        self.graceful = True
+        self.max_head = max(1024, opts.buffer_size)
+        self.max_body = opts.limit_post
+        self.spill = opts.post_buffering or (1 << 20)
+        self.timeout = float(opts.socket_timeout or 60)
+        self.idle_timeout = float(opts.http_timeout or 75)
+        self.keepalive = opts.http_keepalive
+        self.allow_underscore = opts.allow_underscore_headers
+        self.extra_headers = [tuple(h.split(":", 1)) for h in opts.add_header]
+        self.extra_headers = [(n.strip(), v.strip()) for n, v in self.extra_headers]
+        self.ep = select.epoll()
+        self.returns: queue.SimpleQueue = queue.SimpleQueue()
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        self.lock = threading.Lock()
+
+    # ---------------------------------------------------------------- setup
+    def _signals(self) -> None:
+        def stop(graceful: bool):
+            def handler(signum, frame):
+                self.running = False
+                self.graceful = self.graceful and graceful
+            return handler
+
+        signal.signal(signal.SIGTERM, stop(True))
+        signal.signal(signal.SIGINT, stop(False))
+        signal.signal(signal.SIGQUIT, stop(False))
+        signal.signal(signal.SIGHUP, stop(True))
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+
+    def run(self) -> int:
+        self._signals()
+        flags = EPOLLIN | getattr(select, "EPOLLEXCLUSIVE", 0)
+        for fd, listener in self.listeners.items():
+            listener.sock.setblocking(False)
+            self.ep.register(fd, flags)
+        self.ep.register(self.wake_r, EPOLLIN)
+        for _ in range(self.threads if self.threads > 1 else 0):
+            threading.Thread(target=self._app_thread, daemon=True).start()
+        next_sweep = time.monotonic() + 1.0
+        try:
+            while self.running:
+                events = self.ep.poll(1.0)
+                for fd, _ev in events:
+                    conn = self.conns.get(fd)
+                    if conn is not None:
+                        self._readable(conn)
+                    elif fd in self.listeners:
+                        self._accept(self.listeners[fd])
+                    elif fd == self.wake_r:
+                        self._woken()
+                if self.log.buffer:
+                    self.log.flush()
+                now = time.monotonic()
+                if now >= next_sweep:
+                    self._sweep(now)
+                    next_sweep = now + 1.0
+        finally:
+            self._shutdown()
+        return 0
+
+    # ---------------------------------------------------------------- loop actions
+    def _accept(self, listener: Listener) -> None:
+        for _ in range(64):
+            try:
+                sock, addr = listener.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # EMFILE and friends: say so, keep serving the others
+                self.log.error(f"accept() on {listener.name} failed: {exc}")
+                return
+            sock.setblocking(False)
+            if listener.tcp:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                peer = (addr[0].removeprefix("::ffff:"), str(addr[1]))
+            else:
+                peer = ("", "")
+            conn = Conn(sock, listener, peer)
+            if listener.proto == "http":
+                conn.parser = HttpParser(self.max_head, self.max_body)
+                conn.parser.on_continue = lambda c=conn: self._send_continue(c)
+            self.conns[conn.fd] = conn
+            self.ep.register(conn.fd, EPOLLIN)
+
+    def _send_continue(self, conn: Conn) -> None:
+        try:
+            conn.sock.send(CONTINUE)
+        except OSError:
+            pass
+
+    def _close(self, conn: Conn) -> None:
+        if self.conns.pop(conn.fd, None) is not None and not conn.busy:
+            try:
+                self.ep.unregister(conn.fd)
+            except (OSError, ValueError):
+                pass
+        try:
+            conn.sock.close()
+        except OSError:
+            pass
+
+    def _reject(self, conn: Conn, exc: RequestError, protocol: str = "HTTP/1.1") -> None:
+        self.log.error(f"{conn.peer[0] or conn.listener.name}: {exc.status} {exc.reason} "
+                       f"(on {conn.listener.name})")
+        try:
+            conn.sock.send(error_response(exc.status, exc.reason, protocol))
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        self._close(conn)
+
+    def _readable(self, conn: Conn) -> None:
+        try:
+            data = conn.sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close(conn)
+            return
+        if not data:
+            self._close(conn)
+            return
+        conn.last = time.monotonic()
+        if conn.parser is not None:
+            parser = conn.parser
+            try:
+                parser.feed(data)
+            except RequestError as exc:
+                if parser.done:
+                    self._dispatch(conn)
+                if conn.fd in self.conns and not conn.busy:
+                    self._reject(conn, exc)
+                else:
+                    self.log.error(f"{conn.peer[0]}: {exc.status} {exc.reason}")
+                return
+            if parser.done:
+                self._dispatch(conn)
+        else:
+            self._uwsgi_data(conn, data)
+
+    def _dispatch(self, conn: Conn) -> None:
+        if self.threads > 1:
+            conn.busy = True
+            self.ep.unregister(conn.fd)
+            self.jobs.put(conn)
+            return
+        if self._serve_pending(conn):
+            return
+        self._close(conn)
+
+    def _serve_pending(self, conn: Conn) -> bool:
+        """Serve every finished request of the connection; False when it must be closed."""
+        try:
+            if conn.parser is None:
+                self._serve_uwsgi(conn)
+                return False
+            done = conn.parser.done
+            while done:
+                req = done.pop(0)
+                if not self._serve_http(conn, req):
+                    return False
+            return True
+        except ClientGone:
+            return False
+
+    # ---------------------------------------------------------------- HTTP
+    def _app_for(self, path: str):
+        for mountpoint, app in self.mounts:
+            if path == mountpoint or path.startswith(mountpoint + "/"):
+                return mountpoint, app
+        return "", self.default_app
+
+    def _serve_http(self, conn: Conn, req) -> bool:
+        started = time.time()
+        t0 = time.perf_counter()
+        env = http_environ(conn.listener.base, req, conn.peer, self.allow_underscore, self.spill, conn.trusted)
+        app = self.default_app
+        if self.mounts:
+            mountpoint, app = self._app_for(env["PATH_INFO"])
+            if mountpoint:
+                env["SCRIPT_NAME"] = mountpoint
+                env["PATH_INFO"] = env["PATH_INFO"][len(mountpoint):]
+        keep = req.keep_alive and self.keepalive and self.running
+        responder = Responder(conn.sock, True, req.version, req.method == b"HEAD", keep, self.timeout,
+                              self.extra_headers)
+        try:
+            run_app(app, env, responder, self.log.error)
+        finally:
+            self._count(env, responder, started, t0, (len(req.headers) + 10) * 2, req.head_size)
+        return responder.keep_alive
+
+    def _count(self, env, responder: Responder, started: float, t0: float, nvars: int, var_bytes: int) -> None:
+        with self.lock:
+            self.requests += 1
+            n = self.requests
+        if self.log.enabled:
+            self.log.request(env, responder.status_code, responder.body_sent,
+                             len(responder.headers) + (1 if responder.http else 0), responder.header_bytes,
+                             started, time.perf_counter() - t0, nvars, var_bytes, n, n, 0)
+
+    # ---------------------------------------------------------------- uwsgi
+    def _uwsgi_data(self, conn: Conn, data: bytes) -> None:
+        buf = conn.buf
+        buf += data
+        if len(buf) < 4:
+            return
+        if len(buf) - len(data) < 4 and bytes(buf[:4]) in _HTTP_METHOD_PREFIXES:
+            self._reject(conn, RequestError(400, (
+                f"this is a uwsgi-protocol socket ({conn.listener.name}), but an HTTP request arrived: point "
+                f"nginx's uwsgi_pass at it, or serve HTTP with `http-socket`/`http` instead of `socket`")),
+                "HTTP/1.0")
+            return
+        _m1, size, _m2 = parse_header(buf)
+        if size > self.max_head:
+            self._reject(conn, RequestError(431, (
+                f"invalid request block size: {size} (max {self.max_head}); raise buffer-size to accept it")),
+                "HTTP/1.0")
+            return
+        if len(buf) < 4 + size:
+            return
+        try:
+            env, nvars = parse_vars(memoryview(buf)[4 : 4 + size], self.opts.max_vars)
+        except RequestError as exc:
+            self._reject(conn, exc, "HTTP/1.0")
+            return
+        req = UwsgiRequest(_m1, _m2, env, nvars, size)
+        if self.max_body and req.content_length > self.max_body:
+            self._reject(conn, RequestError(413, f"request body of {req.content_length} bytes is larger than "
+                                                 f"limit-post ({self.max_body} bytes)"), "HTTP/1.0")
+            return
+        if len(buf) - 4 - size < req.content_length:
+            return
+        self._dispatch(conn)
+
+    def _serve_uwsgi(self, conn: Conn) -> None:
+        buf = conn.buf
+        _m1, size, _m2 = parse_header(buf)
+        env, nvars = parse_vars(memoryview(buf)[4 : 4 + size], self.opts.max_vars)
+        for key in DYNAMIC_VARS.intersection(env):
+            del env[key]
+        req = UwsgiRequest(_m1, _m2, env, nvars, size)
+        body = bytes(buf[4 + size : 4 + size + req.content_length])
+        started = time.time()
+        t0 = time.perf_counter()
+        environ = uwsgi_environ(conn.listener.base, req, [body], len(body), self.spill)
+        app = self.default_app
+        if self.mounts:
+            mountpoint, app = self._app_for(environ["PATH_INFO"])
+            if mountpoint:
+                environ["SCRIPT_NAME"] = mountpoint
+                environ["PATH_INFO"] = environ["PATH_INFO"][len(mountpoint):]
+        protocol = env.get("SERVER_PROTOCOL") or "HTTP/1.0"
+        responder = Responder(conn.sock, False, protocol, env.get("REQUEST_METHOD") == "HEAD", False,
+                              self.timeout, [])
+        try:
+            run_app(app, environ, responder, self.log.error)
+        finally:
+            self._count(environ, responder, started, t0, nvars * 2, size)
+
+    # ---------------------------------------------------------------- threads
+    def _app_thread(self) -> None:
+        while True:
+            conn = self.jobs.get()
+            if conn is None:
+                return
+            keep = self._serve_pending(conn)
+            self.returns.put((conn, keep))
+            try:
+                os.write(self.wake_w, b"r")
+            except BlockingIOError:
+                pass
+
+    def _woken(self) -> None:
+        try:
+            while os.read(self.wake_r, 4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+        while True:
+            try:
+                conn, keep = self.returns.get_nowait()
+            except queue.Empty:
+                break
+            conn.busy = False
+            if not keep or conn.fd not in self.conns or not self.running:
+                self.conns.pop(conn.fd, None)
+                try:
+                    conn.sock.close()
+                except OSError:
+                    pass
+                continue
+            conn.last = time.monotonic()
+            self.ep.register(conn.fd, EPOLLIN)
+            if conn.parser is not None and conn.parser.done:
+                self._dispatch(conn)
+
+    # ---------------------------------------------------------------- timeouts and stop
+    def _sweep(self, now: float) -> None:
+        for conn in list(self.conns.values()):
+            if conn.busy:
+                continue
+            idle = now - conn.last
+            reading = (conn.parser is not None and (conn.parser.in_head or conn.parser.in_body)) or \
+                (conn.parser is None and conn.buf)
+            if reading and idle > self.timeout:
+                self._reject(conn, RequestError(408, f"request not received within socket-timeout "
+                                                     f"({self.timeout:g} s)"))
+            elif not reading and idle > (self.idle_timeout if conn.parser is not None else self.timeout):
+                self._close(conn)
+
+    def _shutdown(self) -> None:
+        for fd in list(self.listeners):
+            try:
+                self.ep.unregister(fd)
+            except (OSError, ValueError):
+                pass
+        deadline = time.monotonic() + (self.opts.worker_reload_mercy if self.graceful else 1)
+        for conn in list(self.conns.values()):
+            if not conn.busy:
+                self._close(conn)
+        while any(c.busy for c in self.conns.values()) and time.monotonic() < deadline:
+            self.ep.poll(0.1)
+            self._woken()
+        for _ in range(self.threads if self.threads > 1 else 0):
+            self.jobs.put(None)
+        self.log.flush()
