@@ -35,6 +35,14 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("`$(VAR)` with VAR unset, `%(name)` undefined",
      "left as written, silently",
      "left as written, with a warning naming the variable"),
+    ("HTTP request parsing",
+     "lenient (`--http-socket`: obs-fold, headers without `:` skipped, CL+TE accepted, duplicate CL merged)",
+     "strict RFC 9112 (llhttp): every framing ambiguity is a 400 (501 for unknown transfer codings) with "
+     "`Connection: close`, pipelined bytes after it are never parsed; even whitespace around `;` in chunk "
+     "extensions is refused"),
+    ("an app exception before the response head",
+     "an empty reply (curl: `Empty reply from server`)",
+     "a 500 response with `Connection: close`; the traceback goes to the log"),
     ("XML configs",
      "supported when built with libxml2",
      "refused with a message; convert to ini"),

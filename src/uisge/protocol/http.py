@@ -65,6 +65,10 @@ class HttpParser:
         self._head_bytes += len(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.in_body:
+            return  # a trailer field: never merged into the request's headers
+        if value[-1:] in (b" ", b"\t"):
+            value = value.rstrip(b" \t")  # optional whitespace, trimmed byte-wise (never str.strip())
         self._req.headers.append((name, value))
         self._head_bytes += len(name) + len(value) + 4
         if self._head_bytes > self.max_head:
@@ -92,8 +96,13 @@ class HttpParser:
             raise RequestError(501, "CONNECT is not supported")
         if target[:1] != b"/" and target != b"*" and not target.startswith((b"http://", b"https://")):
             raise RequestError(400, "request target must be a path")
+        hosts = 0
         for name, value in req.headers:
-            if len(name) == 17 and name.lower() == b"transfer-encoding":
+            if len(name) == 4 and name.lower() == b"host":
+                hosts += 1
+                if hosts > 1:
+                    raise RequestError(400, "more than one Host header")
+            elif len(name) == 17 and name.lower() == b"transfer-encoding":
                 self._check_te(req, value)
             elif len(name) == 6 and name.lower() == b"expect":
                 if value.lower() == b"100-continue":
@@ -160,6 +169,8 @@ class HttpParser:
         except httptools.HttpParserInvalidURLError as exc:
             raise RequestError(400, f"invalid request target ({exc})") from None
         except httptools.HttpParserError as exc:
+            if self.done and "after `Connection: close`" in str(exc):
+                return  # the connection closes after the last request anyway; the rest is discarded
             raise RequestError(400, f"malformed request: {exc}") from None
         if self.in_head and self._raw > self.max_head + 4 * _HEAD_SLACK:
             raise RequestError(431, f"request header block larger than buffer-size ({self.max_head} bytes)")

@@ -1,0 +1,93 @@
+"""gunicorn's request corpus (shared/peer-corpus/gunicorn/requests.json) through our HTTP parser:
+whole, one byte at a time, and in random chunks. `must` cases must match; `should` cases are
+reported (and listed in KNOWN_SHOULD when we knowingly differ); `skip` cases are skipped."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from uisge.errors import RequestError
+from uisge.protocol.http import HttpParser
+
+ROOT = Path(__file__).resolve().parents[2]
+CANDIDATES = [ROOT.parent / "shared/peer-corpus/gunicorn/requests.json",
+              ROOT / "tests/fixtures/peer-corpus/gunicorn/requests.json"]
+CORPUS = next((p for p in CANDIDATES if p.exists()), None)
+CASES = json.loads(CORPUS.read_text())["cases"] if CORPUS else []
+
+
+def parse(raw: bytes, chunks: list[int] | None):
+    parser = HttpParser(max_head=65535)
+    try:
+        if chunks is None:
+            parser.feed(raw)
+        else:
+            pos = 0
+            for size in chunks:
+                if pos >= len(raw):
+                    break
+                parser.feed(raw[pos : pos + size])
+                pos += size
+            if pos < len(raw):
+                parser.feed(raw[pos:])
+    except RequestError as exc:
+        return parser.done, exc
+    return parser.done, None
+
+
+def outcome(case, chunks):
+    raw = case["raw"].encode("latin-1")
+    done, error = parse(raw, chunks)
+    expect = case.get("expect") or []
+    if error is not None or len(done) < len(expect) or not done:
+        return "reject", error  # nothing incomplete is ever dispatched
+    for req, exp in zip(done, expect):
+        got = {
+            "method": req.method.decode("latin-1"),
+            "target": req.target.decode("latin-1"),
+            "version": req.version,
+            # names with `_` never reach the app (dropped by default), so they are left out here too
+            "headers": [[n.decode("latin-1").upper(), v.decode("latin-1")] for n, v in req.headers if b"_" not in n],
+            "body": b"".join(req.body).decode("latin-1"),
+        }
+        for key in got:
+            if key in exp and exp[key] != got[key]:
+                return "mismatch", f"{key}: expected {exp[key]!r}, got {got[key]!r}"
+    return "process", None
+
+
+def chunkings(raw_len: int):
+    rng = random.Random(raw_len)
+    yield "whole", None
+    yield "bytes", [1] * raw_len
+    yield "random", [rng.randint(1, 7) for _ in range(raw_len)]
+
+
+# `must` cases where llhttp is stricter than gunicorn and we keep it so (docs/deviations.md)
+STRICTER = {
+    "gunicorn/valid/013": "llhttp refuses whitespace around `;` in chunk extensions (BWS); rejected with 400",
+}
+
+
+def _ids(case):
+    return case["id"]
+
+
+@pytest.mark.skipif(not CASES, reason="corpus file missing")
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_corpus_case(case):
+    if case["severity"] == "skip":
+        pytest.skip(case.get("skip_reason", "skip in corpus"))
+    if case["id"] in STRICTER:
+        assert outcome(case, None)[0] == "reject"
+        return
+    for name, chunks in chunkings(len(case["raw"])):
+        got, detail = outcome(case, chunks)
+        ok = got in case["accept"]
+        if not ok and case["severity"] == "should":
+            pytest.xfail(f"{name}: {got} ({detail}); corpus says {case['accept']} (should)")
+        assert ok, f"{name}: {got} ({detail}); corpus says {case['accept']}"
