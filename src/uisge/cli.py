@@ -45,8 +45,6 @@ def main(argv: list[str] | None = None) -> int:
         show_all = True
         args.remove("--all")
     if not args and mode == "serve":
-        from uisge.config.report import help_text
-
         sys.stderr.write("uisge: nothing to do: give a config file or options (e.g. `uisge --http :8000 "
                          "--wsgi-file app.py`); `uisge --help` lists every option\n")
         return EXIT_CONFIG

@@ -58,8 +58,6 @@ def _listeners(opts) -> list[Listener]:
 
 def serve(opts) -> int:
     say(f"*** Starting uisge {__version__} (Python {sys.version.split()[0]}) pid {os.getpid()} ***")
-    for message in opts.notices():
-        pass
     if not (opts.http or opts.http_socket or opts.socket):
         say("uisge: no address to serve on: add `http = :8000` (browsers), `socket = 127.0.0.1:3031` (nginx "
             "uwsgi_pass) or `http-socket = :8000`")

@@ -242,22 +242,21 @@ class Worker:
             return False
 
     # ---------------------------------------------------------------- HTTP
-    def _app_for(self, path: str):
+    def _app_for(self, env: dict):
+        """manage-script-name: the longest mount prefix of PATH_INFO moves to SCRIPT_NAME."""
+        path = env["PATH_INFO"]
         for mountpoint, app in self.mounts:
-            if path == mountpoint or path.startswith(mountpoint + "/"):
-                return mountpoint, app
-        return "", self.default_app
+            if mountpoint and (path == mountpoint or path.startswith(mountpoint + "/")):
+                env["SCRIPT_NAME"] = mountpoint
+                env["PATH_INFO"] = path[len(mountpoint):]
+                return app
+        return self.default_app
 
     def _serve_http(self, conn: Conn, req) -> bool:
         started = time.time()
         t0 = time.perf_counter()
         env = http_environ(conn.listener.base, req, conn.peer, self.allow_underscore, self.spill, conn.trusted)
-        app = self.default_app
-        if self.mounts:
-            mountpoint, app = self._app_for(env["PATH_INFO"])
-            if mountpoint:
-                env["SCRIPT_NAME"] = mountpoint
-                env["PATH_INFO"] = env["PATH_INFO"][len(mountpoint):]
+        app = self._app_for(env) if self.mounts else self.default_app
         keep = req.keep_alive and self.keepalive and self.running
         responder = Responder(conn.sock, True, req.version, req.method == b"HEAD", keep, self.timeout,
                               self.extra_headers)
@@ -321,12 +320,7 @@ class Worker:
         started = time.time()
         t0 = time.perf_counter()
         environ = uwsgi_environ(conn.listener.base, req, [body], len(body), self.spill)
-        app = self.default_app
-        if self.mounts:
-            mountpoint, app = self._app_for(environ["PATH_INFO"])
-            if mountpoint:
-                environ["SCRIPT_NAME"] = mountpoint
-                environ["PATH_INFO"] = environ["PATH_INFO"][len(mountpoint):]
+        app = self._app_for(environ) if self.mounts else self.default_app
         protocol = env.get("SERVER_PROTOCOL") or "HTTP/1.0"
         responder = Responder(conn.sock, False, protocol, env.get("REQUEST_METHOD") == "HEAD", False,
                               self.timeout, [])
