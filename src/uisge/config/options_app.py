@@ -1,6 +1,6 @@
 """Options that find, import and mount the WSGI application."""
 
-from uisge.config.declare import ignored, refused, topic
+from uisge.config.declare import ignored, refused, planned, topic
 
 opt = topic("app")
 
@@ -13,7 +13,7 @@ OPTIONS = (
     opt("mount", "keyval", "Mount an app at a path prefix: `/prefix=file.py` or `/prefix=pkg.mod:app`.",
         repeat=True, metavar="MOUNTPOINT=APP"),
     opt("chdir", "path", "Change to this directory before loading the app.", metavar="DIR"),
-    opt("chdir2", "path", "Change to this directory after loading the app.", metavar="DIR"),
+    opt("chdir2", "path", "Change to this directory after loading the app.", metavar="DIR", **planned(4)),
     opt("pythonpath", "str", "Add a directory (glob allowed) to sys.path.", aliases=("python-path", "pp"),
         repeat=True, metavar="DIR"),
     opt("env", "keyval", "Set an environment variable before the app loads: `NAME=VALUE`.", repeat=True,
@@ -24,8 +24,8 @@ OPTIONS = (
     opt("need-app", "flag", "Exit (code 22) when the app cannot be loaded.", default=True,
         deviation="On by default: an app that fails to import stops start-up with its traceback and exit "
         "code 22, instead of running in 'full dynamic mode' answering 500 to everything."),
-    opt("lazy-apps", "flag", "Load the app in each worker after fork instead of once in the master."),
-    opt("lazy", "flag", "Like lazy-apps, and SIGHUP only recycles workers."),
+    opt("lazy-apps", "flag", "Load the app in each worker after fork instead of once in the master.", **planned(4)),
+    opt("lazy", "flag", "Like lazy-apps, and SIGHUP only recycles workers.", **planned(4)),
     opt("single-interpreter", "flag", "Use one Python interpreter.", short="i",
         **ignored("uisge always runs one interpreter per process")),
     opt("enable-threads", "flag", "Enable Python threads.", short="T",
@@ -40,5 +40,5 @@ OPTIONS = (
     opt("paste", "str", "Load a Paste Deploy app.", **refused("Paste Deploy is not supported; point `module` at a "
         "module that builds the app")),
     opt("eval", "str", "Evaluate Python code as the app.", **refused("write the code into a file and use `wsgi-file`")),
-    opt("callable-factory", "flag", "Call the callable once to build the app (same as writing `name()`).",),
+    opt("callable-factory", "flag", "Call the callable once to build the app (same as writing `name()`).", **planned(3)),
 )

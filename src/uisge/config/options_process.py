@@ -5,7 +5,8 @@ from uisge.config.declare import ignored, planned, refused, topic
 opt = topic("process")
 
 OPTIONS = (
-    opt("master", "flag", "Run a master process that supervises and respawns the workers.", short="M"),
+    opt("master", "flag", "Run a master process that supervises and respawns the workers.", short="M",
+        **planned(4)),
     opt("processes", "int", "Number of worker processes.", aliases=("workers",), short="p", default=1),
     opt("threads", "int", "Application threads per worker.", default=1),
     opt("daemonize", "path", "Detach into the background and log to this file.", short="d", metavar="LOGFILE",

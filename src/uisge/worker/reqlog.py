@@ -75,77 +75,69 @@ class RequestLog:
 _VAR = re.compile(r"%\(([^)]+)\)")
 
 
+class _Line:
+    """The facts of one finished request, for log-format variables."""
+
+    __slots__ = ("env", "status", "body", "hsize", "headers", "started", "duration", "pid", "core", "addr")
+
+    def __init__(self, *values) -> None:
+        for name, value in zip(self.__slots__, values):
+            setattr(self, name, value)
+
+
+def _env(key: str):
+    return lambda r: r.env.get(key)
+
+
+# log-format variable -> how to read it off a finished request (uWSGI's names, reference §6.3)
+_VARIABLES = {
+    "status": lambda r: r.status,
+    "addr": lambda r: r.addr,
+    "uri": _env("REQUEST_URI"),
+    "method": _env("REQUEST_METHOD"),
+    "proto": _env("SERVER_PROTOCOL"),
+    "user": _env("REMOTE_USER"),
+    "host": _env("HTTP_HOST"),
+    "uagent": _env("HTTP_USER_AGENT"),
+    "referer": _env("HTTP_REFERER"),
+    "cl": _env("CONTENT_LENGTH"),
+    "rsize": lambda r: r.body,
+    "hsize": lambda r: r.hsize,
+    "size": lambda r: r.body + r.hsize,
+    "headers": lambda r: r.headers,
+    "msecs": lambda r: int(r.duration * 1000),
+    "micros": lambda r: int(r.duration * 1_000_000),
+    "secs": lambda r: f"{r.duration:.6f}",
+    "time": lambda r: int(r.started),
+    "tmsecs": lambda r: int(r.started * 1000),
+    "tmicros": lambda r: int(r.started * 1_000_000),
+    "epoch": lambda r: int(time.time()),
+    "ltime": lambda r: time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(r.started)),
+    "ctime": lambda r: ctime_now(r.started),
+    "pid": lambda r: r.pid,
+    "core": lambda r: r.core,
+}
+
+
 def compile_format(fmt: str):
-    """A function producing one `log-format` line; unknown variables print `-` (as uWSGI)."""
+    """A function producing one `log-format` line; unknown or empty variables print `-` (as uWSGI)."""
     parts: list[Any] = []
     pos = 0
     for m in _VAR.finditer(fmt):
         parts.append(fmt[pos : m.start()])
-        parts.append((m.group(1),))
+        name = m.group(1)
+        parts.append(_env(name[4:]) if name.startswith("var.") else _VARIABLES.get(name, lambda r: None))
         pos = m.end()
     parts.append(fmt[pos:])
 
-    def render(env, status, body, hsize, headers, started, duration, pid, core, addr) -> str:
+    def render(*values) -> str:
+        line = _Line(*values)
         out = []
         for part in parts:
             if type(part) is str:
                 out.append(part)
                 continue
-            name = part[0]
-            if name == "status":
-                value: Any = status
-            elif name == "addr":
-                value = addr
-            elif name == "uri":
-                value = env.get("REQUEST_URI")
-            elif name == "method":
-                value = env.get("REQUEST_METHOD")
-            elif name == "proto":
-                value = env.get("SERVER_PROTOCOL")
-            elif name == "user":
-                value = env.get("REMOTE_USER")
-            elif name == "host":
-                value = env.get("HTTP_HOST")
-            elif name == "uagent":
-                value = env.get("HTTP_USER_AGENT")
-            elif name == "referer":
-                value = env.get("HTTP_REFERER")
-            elif name == "rsize":
-                value = body
-            elif name == "hsize":
-                value = hsize
-            elif name == "size":
-                value = body + hsize
-            elif name == "cl":
-                value = env.get("CONTENT_LENGTH")
-            elif name == "msecs":
-                value = int(duration * 1000)
-            elif name == "micros":
-                value = int(duration * 1_000_000)
-            elif name == "secs":
-                value = f"{duration:.6f}"
-            elif name == "time":
-                value = int(started)
-            elif name == "tmsecs":
-                value = int(started * 1000)
-            elif name == "tmicros":
-                value = int(started * 1_000_000)
-            elif name == "epoch":
-                value = int(time.time())
-            elif name == "ltime":
-                value = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(started))
-            elif name == "ctime":
-                value = ctime_now(started)
-            elif name == "pid":
-                value = pid
-            elif name == "core":
-                value = core
-            elif name == "headers":
-                value = headers
-            elif name.startswith("var."):
-                value = env.get(name[4:])
-            else:
-                value = None
+            value = part(line)
             out.append("-" if value is None or value == "" else str(value))
         return "".join(out)
 
