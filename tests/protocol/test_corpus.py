@@ -45,18 +45,36 @@ def outcome(case, chunks):
     if error is not None or len(done) < len(expect) or not done:
         return "reject", error  # nothing incomplete is ever dispatched
     for req, exp in zip(done, expect):
+        env = req.env
         got = {
-            "method": req.method.decode("latin-1"),
-            "target": req.target.decode("latin-1"),
-            "version": req.version,
-            # names with `_` never reach the app (dropped by default), so they are left out here too
-            "headers": [[n.decode("latin-1").upper(), v.decode("latin-1")] for n, v in req.headers if b"_" not in n],
+            "method": env["REQUEST_METHOD"],
+            "target": env["REQUEST_URI"],
+            "version": env["SERVER_PROTOCOL"],
+            "headers": {k: v for k, v in env.items() if k.startswith("HTTP_") or k in ("CONTENT_TYPE", "CONTENT_LENGTH")},
             "body": b"".join(req.body).decode("latin-1"),
         }
+        if "headers" in exp:
+            exp = dict(exp, headers=cgi_headers(exp["headers"], env))
         for key in got:
             if key in exp and exp[key] != got[key]:
                 return "mismatch", f"{key}: expected {exp[key]!r}, got {got[key]!r}"
     return "process", None
+
+
+def cgi_headers(headers: list[list[str]], env: dict) -> dict[str, str]:
+    """The environ keys a WSGI app should see for the corpus's expected header list: HTTP_* names,
+    repeats joined with ", ", names with `_` left out (dropped by default)."""
+    out: dict[str, str] = {}
+    for name, value in headers:
+        if "_" in name:
+            continue
+        key = name.upper().replace("-", "_")
+        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            key = "HTTP_" + key
+        out[key] = out[key] + ", " + value if key in out else value
+    if "HTTP_TRANSFER_ENCODING" in out and "CONTENT_LENGTH" in env:
+        out["CONTENT_LENGTH"] = env["CONTENT_LENGTH"]  # a de-chunked body gets its length
+    return out
 
 
 def chunkings(raw_len: int):

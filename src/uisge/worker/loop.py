@@ -15,6 +15,8 @@ import signal
 import socket
 import threading
 import time
+from io import BytesIO
+from time import perf_counter
 from typing import Any, Callable
 
 from uisge.errors import RequestError
@@ -22,7 +24,7 @@ from uisge.protocol.http import HttpParser
 from uisge.protocol.uwsgi import DYNAMIC_VARS, UwsgiRequest, parse_header, parse_vars
 from uisge.worker.reqlog import RequestLog
 from uisge.worker.respond import ClientGone, Responder, error_response, run_app
-from uisge.wsgi.environ import http_environ, uwsgi_environ
+from uisge.wsgi.environ import make_input, uwsgi_environ
 
 EPOLLIN = select.EPOLLIN
 READ_SIZE = 65536
@@ -71,6 +73,7 @@ class Worker:
         self.threads = max(1, opts.threads)
         self.conns: dict[int, Conn] = {}
         self.log = RequestLog(opts)
+        self.logging = self.log.enabled
         self.requests = 0
         self.running = True
         self.graceful = True
@@ -81,8 +84,8 @@ class Worker:
         self.idle_timeout = float(opts.http_timeout or 75)
         self.keepalive = opts.http_keepalive
         self.allow_underscore = opts.allow_underscore_headers
-        self.extra_headers = [tuple(h.split(":", 1)) for h in opts.add_header]
-        self.extra_headers = [(n.strip(), v.strip()) for n, v in self.extra_headers]
+        self.extra_lines = [f"{n.strip()}: {v.strip()}\r\n".encode("latin-1")
+                            for n, _, v in (h.partition(":") for h in opts.add_header)]
         self.ep = select.epoll()
         self.returns: queue.SimpleQueue = queue.SimpleQueue()
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
@@ -90,6 +93,7 @@ class Worker:
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
         self.lock = threading.Lock()
+        self.now = time.monotonic()  # read once per loop round
 
     # ---------------------------------------------------------------- setup
     def _signals(self) -> None:
@@ -108,6 +112,8 @@ class Worker:
 
     def run(self) -> int:
         self._signals()
+        import gc
+        gc.freeze()
         flags = EPOLLIN | getattr(select, "EPOLLEXCLUSIVE", 0)
         for fd, listener in self.listeners.items():
             listener.sock.setblocking(False)
@@ -119,6 +125,7 @@ class Worker:
         try:
             while self.running:
                 events = self.ep.poll(1.0)
+                self.now = time.monotonic()
                 for fd, _ev in events:
                     conn = self.conns.get(fd)
                     if conn is not None:
@@ -129,10 +136,9 @@ class Worker:
                         self._woken()
                 if self.log.buffer:
                     self.log.flush()
-                now = time.monotonic()
-                if now >= next_sweep:
-                    self._sweep(now)
-                    next_sweep = now + 1.0
+                if self.now >= next_sweep:
+                    self._sweep(self.now)
+                    next_sweep = self.now + 1.0
         finally:
             self._shutdown()
         return 0
@@ -155,7 +161,9 @@ class Worker:
                 peer = ("", "")
             conn = Conn(sock, listener, peer)
             if listener.proto == "http":
-                conn.parser = HttpParser(self.max_head, self.max_body)
+                base = listener.base.copy()
+                base["REMOTE_ADDR"], base["REMOTE_PORT"] = peer
+                conn.parser = HttpParser(self.max_head, self.max_body, base, self.allow_underscore)
                 conn.parser.on_continue = lambda c=conn: self._send_continue(c)
             self.conns[conn.fd] = conn
             self.ep.register(conn.fd, EPOLLIN)
@@ -198,7 +206,7 @@ class Worker:
         if not data:
             self._close(conn)
             return
-        conn.last = time.monotonic()
+        conn.last = self.now
         if conn.parser is not None:
             parser = conn.parser
             try:
@@ -253,27 +261,33 @@ class Worker:
         return self.default_app
 
     def _serve_http(self, conn: Conn, req) -> bool:
-        started = time.time()
-        t0 = time.perf_counter()
-        env = http_environ(conn.listener.base, req, conn.peer, self.allow_underscore, self.spill, conn.trusted)
-        app = self._app_for(env) if self.mounts else self.default_app
-        keep = req.keep_alive and self.keepalive and self.running
-        responder = Responder(conn.sock, True, req.version, req.method == b"HEAD", keep, self.timeout,
-                              self.extra_headers)
+        t0 = perf_counter()
+        env = req.env
+        env["wsgi.input"] = make_input(req.body, req.body_size, self.spill) if req.body_size else BytesIO()
+        if conn.trusted and "HTTP_X_FORWARDED_PROTO" in env:
+            proto = env["HTTP_X_FORWARDED_PROTO"]
+            if proto in ("https", "http"):
+                env["wsgi.url_scheme"] = proto
+        responder = Responder(conn.sock, True, req.version, req.method == b"HEAD",
+                              req.keep_alive and self.keepalive and self.running, self.timeout, self.extra_lines)
         try:
-            run_app(app, env, responder, self.log.error)
+            run_app(self._app_for(env) if self.mounts else self.default_app, env, responder, self.log.error)
         finally:
-            self._count(env, responder, started, t0, (len(req.headers) + 10) * 2, req.head_size)
+            self._count(env, responder, t0, 0, req.head_size)
         return responder.keep_alive
 
-    def _count(self, env, responder: Responder, started: float, t0: float, nvars: int, var_bytes: int) -> None:
-        with self.lock:
-            self.requests += 1
-            n = self.requests
-        if self.log.enabled:
+    def _count(self, env, responder: Responder, t0: float, nvars: int, var_bytes: int) -> None:
+        if self.threads > 1:
+            with self.lock:
+                self.requests += 1
+                n = self.requests
+        else:
+            self.requests = n = self.requests + 1
+        if self.logging:
+            duration = perf_counter() - t0
             self.log.request(env, responder.status_code, responder.body_sent,
-                             len(responder.headers) + (1 if responder.http else 0), responder.header_bytes,
-                             started, time.perf_counter() - t0, nvars, var_bytes, n, n, 0)
+                             responder.header_count + (1 if responder.http else 0), responder.header_bytes,
+                             time.time() - duration, duration, nvars or (len(env) - 9) * 2, var_bytes, n, n, 0)
 
     # ---------------------------------------------------------------- uwsgi
     def _uwsgi_data(self, conn: Conn, data: bytes) -> None:
@@ -317,8 +331,7 @@ class Worker:
             del env[key]
         req = UwsgiRequest(_m1, _m2, env, nvars, size)
         body = bytes(buf[4 + size : 4 + size + req.content_length])
-        started = time.time()
-        t0 = time.perf_counter()
+        t0 = perf_counter()
         environ = uwsgi_environ(conn.listener.base, req, [body], len(body), self.spill)
         app = self._app_for(environ) if self.mounts else self.default_app
         protocol = env.get("SERVER_PROTOCOL") or "HTTP/1.0"
@@ -327,7 +340,7 @@ class Worker:
         try:
             run_app(app, environ, responder, self.log.error)
         finally:
-            self._count(environ, responder, started, t0, nvars * 2, size)
+            self._count(environ, responder, t0, nvars * 2, size)
 
     # ---------------------------------------------------------------- threads
     def _app_thread(self) -> None:

@@ -19,21 +19,75 @@ from typing import Any
 from uisge.protocol.status import reason as reason_phrase
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_VALID_NAMES: dict[str, str] = {}  # header name -> lower-case name, for names already checked
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
-_HOP_BY_HOP = frozenset({"transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer",
-                         "proxy-connection"})
 _NO_BODY_STATUS = frozenset({204, 304})
 
-_date_cache = [0, b""]
+# What a response header is to the writer: most are sent as given; these few are framing.
+PLAIN, CONTENT_LENGTH, CONNECTION, TRANSFER_ENCODING, HOP_BY_HOP = 0, 1, 2, 3, 4
+_KINDS = {"content-length": CONTENT_LENGTH, "connection": CONNECTION, "transfer-encoding": TRANSFER_ENCODING,
+          "keep-alive": HOP_BY_HOP, "upgrade": HOP_BY_HOP, "te": HOP_BY_HOP, "trailer": HOP_BY_HOP,
+          "proxy-connection": HOP_BY_HOP}
+
+# Apps send the same few headers again and again: each distinct (name, value) tuple is validated and
+# encoded once, then found here. Bounded in count and in value length, so it cannot grow without end.
+_HEADER_CACHE: dict[tuple[str, str], tuple[int, bytes, int]] = {}
+_STATUS_CACHE: dict[str, tuple[int, bytes]] = {}
+_PROTOCOLS = {"HTTP/1.1": b"HTTP/1.1 ", "HTTP/1.0": b"HTTP/1.0 "}
+_CACHE_MAX = 4096
+_CACHE_VALUE_MAX = 256
+
+
+def check_status(status: Any) -> tuple[int, bytes]:
+    """(code, encoded status) for a WSGI status string, or AppError saying what is wrong with it."""
+    if type(status) is not str:
+        raise AppError(f"status must be a str, got {type(status).__name__}: {status!r}")
+    code = status[:3]
+    if len(status) < 4 or status[3] != " " or not code.isdigit() or _BAD_VALUE.search(status):
+        raise AppError(f"status {status!r} is not '<3 digits> <reason>' on one line")
+    try:
+        entry = (int(code), status.encode("latin-1"))
+    except UnicodeEncodeError:
+        raise AppError(f"status {status!r} must be latin-1 text") from None
+    if len(_STATUS_CACHE) < _CACHE_MAX:
+        _STATUS_CACHE[status] = entry
+    return entry
+
+
+def check_header(item: Any) -> tuple[int, bytes, int]:
+    """(kind, encoded line, content length or -1) for one response header, or AppError."""
+    if type(item) is not tuple or len(item) != 2:
+        raise AppError(f"header {item!r} is not a (name, value) tuple")
+    name, value = item
+    if type(name) is not str or not _TOKEN.fullmatch(name):
+        raise AppError(f"header name {name!r} is not a valid token")
+    if type(value) is not str:
+        raise AppError(f"value of header {name} must be a str, got {type(value).__name__}")
+    if _BAD_VALUE.search(value):
+        raise AppError(f"value of header {name} contains CR, LF or NUL: {value!r}")
+    kind = _KINDS.get(name.lower(), PLAIN)
+    length = -1
+    if kind == CONTENT_LENGTH:
+        if not value.isdigit() or not value.isascii():
+            raise AppError(f"Content-Length {value!r} is not a number")
+        length = int(value)
+    try:
+        entry = (kind, f"{name}: {value}\r\n".encode("latin-1"), length)
+    except UnicodeEncodeError as exc:
+        raise AppError(f"response header {name} must be latin-1 text: {exc}") from None
+    if len(value) <= _CACHE_VALUE_MAX and len(_HEADER_CACHE) < _CACHE_MAX:
+        _HEADER_CACHE[item] = entry
+    return entry
+
+
+_date: list = [0, b""]  # [second, b"Date: ...\r\n"]
 
 
 def http_date() -> bytes:
     now = int(time.time())
-    if now != _date_cache[0]:
-        _date_cache[0] = now
-        _date_cache[1] = b"Date: " + time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)).encode() + b"\r\n"
-    return _date_cache[1]
+    if now != _date[0]:
+        _date[1] = b"Date: " + time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)).encode() + b"\r\n"
+        _date[0] = now
+    return _date[1]
 
 
 class ClientGone(Exception):
@@ -81,31 +135,32 @@ def send_all(sock: socket.socket, data: bytes | memoryview, timeout: float) -> N
 
 
 class Responder:
-    """start_response, write() and the framing state of one response."""
+    """start_response, write() and the framing state of one response.
 
-    __slots__ = ("sock", "http", "protocol", "head_only", "keep_alive", "timeout", "status", "status_code",
-                 "headers", "head_sent", "chunked", "content_length", "body_sent", "header_bytes", "started",
-                 "extra_headers", "close_after")
+    Only what differs per request is set in __init__; the rest are class defaults that an instance
+    overrides when it must (cheaper than setting a dozen slots on every request).
+    """
+
+    status_code = 0
+    status_bytes = b""
+    lines: list[bytes] = []
+    head_sent = False
+    started = False
+    chunked = False
+    content_length = -1
+    body_sent = 0
+    header_bytes = 0
+    header_count = 0
 
     def __init__(self, sock: socket.socket, http: bool, protocol: str, head_only: bool, keep_alive: bool,
-                 timeout: float, extra_headers: list[tuple[str, str]]) -> None:
+                 timeout: float, extra_lines: list[bytes]) -> None:
         self.sock = sock
         self.http = http
         self.protocol = protocol
         self.head_only = head_only
         self.keep_alive = keep_alive
         self.timeout = timeout
-        self.status = ""
-        self.status_code = 0
-        self.headers: list[tuple[str, str]] = []
-        self.head_sent = False
-        self.chunked = False
-        self.content_length = -1
-        self.body_sent = 0
-        self.header_bytes = 0
-        self.started = False
-        self.extra_headers = extra_headers
-        self.close_after = False
+        self.extra_lines = extra_lines
 
     # -- PEP 3333
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None):
@@ -117,37 +172,30 @@ class Responder:
                 exc_info = None
         elif self.started:
             raise AppError("start_response() called a second time without exc_info")
-        if type(status) is not str:
-            raise AppError(f"status must be a str, got {type(status).__name__}: {status!r}")
-        code = status[:3]
-        if len(status) < 4 or status[3] != " " or not code.isdigit() or _BAD_VALUE.search(status):
-            raise AppError(f"status {status!r} is not '<3 digits> <reason>' on one line")
+        try:
+            self.status_code, self.status_bytes = _STATUS_CACHE[status]
+        except (KeyError, TypeError):
+            self.status_code, self.status_bytes = check_status(status)
         if type(headers) is not list:
             raise AppError(f"headers must be a list of (name, value) tuples, got {type(headers).__name__}")
-        cl = -1
+        lines = []
         for item in headers:
-            if type(item) is not tuple or len(item) != 2:
-                raise AppError(f"header {item!r} is not a (name, value) tuple")
-            name, value = item
-            lower = _VALID_NAMES.get(name)
-            if lower is None:
-                if type(name) is not str or not _TOKEN.fullmatch(name):
-                    raise AppError(f"header name {name!r} is not a valid token")
-                lower = name.lower()
-                if len(_VALID_NAMES) < 1024:
-                    _VALID_NAMES[name] = lower
-            if type(value) is not str:
-                raise AppError(f"value of header {name} must be a str, got {type(value).__name__}")
-            if _BAD_VALUE.search(value):
-                raise AppError(f"value of header {name} contains CR, LF or NUL: {value!r}")
-            if lower == "content-length":
-                if not value.isdigit():
-                    raise AppError(f"Content-Length {value!r} is not a number")
-                cl = int(value)
-        self.status = status
-        self.status_code = int(code)
-        self.headers = headers
-        self.content_length = cl
+            try:
+                kind, line, length = _HEADER_CACHE[item]
+            except (KeyError, TypeError):  # not seen yet, or unhashable: check_header says what is wrong
+                kind, line, length = check_header(item)
+            if kind:
+                if kind == CONTENT_LENGTH:
+                    self.content_length = length
+                elif kind == TRANSFER_ENCODING:
+                    continue  # the server frames the body itself (uwsgi responses are close-delimited)
+                elif self.http:
+                    if kind == CONNECTION and b"close" in line.lower():
+                        self.keep_alive = False
+                    continue  # hop-by-hop: the server's business, never passed from the app
+            lines.append(line)
+        self.lines = lines
+        self.header_count = len(headers)
         self.started = True
         return self.write
 
@@ -168,48 +216,55 @@ class Responder:
     def _head(self, body_len: int | None) -> bytes:
         """The response head; body_len is the whole body's length when known before sending."""
         code = self.status_code
-        no_body = self.head_only or code in _NO_BODY_STATUS or code < 200
-        lines = [f"{self.protocol} {self.status}\r\n"]
+        no_body = self.head_only or code < 200 or code == 204 or code == 304
+        protocol = self.protocol
+        parts = [_PROTOCOLS.get(protocol) or protocol.encode("latin-1") + b" ", self.status_bytes, b"\r\n"]
+        parts += self.lines
         if self.http:
-            for name, value in self.headers:
-                lower = _VALID_NAMES.get(name) or name.lower()
-                if lower in _HOP_BY_HOP:
-                    if lower == "connection" and "close" in value.lower():
-                        self.keep_alive = False
-                    continue
-                lines.append(f"{name}: {value}\r\n")
-            for name, value in self.extra_headers:
-                lines.append(f"{name}: {value}\r\n")
+            if self.extra_lines:
+                parts += self.extra_lines
             if self.content_length < 0 and not no_body:
                 if body_len is not None:
                     self.content_length = body_len
-                    lines.append(f"Content-Length: {body_len}\r\n")
-                elif self.protocol == "HTTP/1.1":
+                    parts.append(b"Content-Length: %d\r\n" % body_len)
+                elif protocol == "HTTP/1.1":
                     self.chunked = True
-                    lines.append("Transfer-Encoding: chunked\r\n")
+                    parts.append(b"Transfer-Encoding: chunked\r\n")
                 else:
                     self.keep_alive = False
             if not self.keep_alive:
-                lines.append("Connection: close\r\n")
-            elif self.protocol == "HTTP/1.0":
-                lines.append("Connection: keep-alive\r\n")
-        else:
-            for name, value in self.headers:
-                if (_VALID_NAMES.get(name) or name.lower()) == "transfer-encoding":
-                    continue  # uwsgi responses are delimited by close; chunk markers would leak
-                lines.append(f"{name}: {value}\r\n")
-        try:
-            head = "".join(lines).encode("latin-1")
-        except UnicodeEncodeError as exc:
-            raise AppError(f"response headers must be latin-1 text: {exc}") from None
-        if self.http:
-            head += http_date() + b"\r\n"
-        else:
-            head += b"\r\n"
+                parts.append(b"Connection: close\r\n")
+            elif protocol == "HTTP/1.0":
+                parts.append(b"Connection: keep-alive\r\n")
+            parts.append(_date[1] if _date[0] == int(time.time()) else http_date())
+        parts.append(b"\r\n")
+        head = b"".join(parts)
         self.header_bytes = len(head)
         if no_body:
             self.head_only = True
         return head
+
+    def send_whole(self, body: bytes) -> None:
+        """Send a response whose body is this one bytes object (the common `return [body]`)."""
+        head = self._head(len(body))
+        self.head_sent = True
+        if self.head_only:
+            data = head
+        else:
+            cl = self.content_length
+            if cl >= 0 and cl != len(body):  # the app's Content-Length disagrees with what it gave
+                body = body[:cl]
+                self.keep_alive = False
+            data = head + body
+            self.body_sent = len(body)
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            raise ClientGone(str(exc)) from None
+        if sent != len(data):
+            send_all(self.sock, memoryview(data)[sent:], self.timeout)
 
     def send_head(self, first: bytes, final: bool) -> None:
         """Send the head with the first body piece; `final` means that piece is the whole body."""
@@ -302,7 +357,8 @@ def run_app(app, environ: dict, responder: Responder, log_error) -> None:
             body = result[0]
             if type(body) is not bytes:
                 responder.write(body)  # raises the type error
-            responder.send_head(body, final=True)
+            responder.send_whole(body)
+            return
         elif isinstance(result, FileWrapper) and responder.send_file(result):
             pass
         else:
