@@ -7,7 +7,11 @@ that names the option to raise. Must not import socket, os, select or time.
 
 from __future__ import annotations
 
+import struct
+
 from uisge.errors import RequestError
+
+_U16 = struct.Struct("<H").unpack_from
 
 # dynamic-app vars that let a peer pick code to run in uWSGI; uisge ignores them (reference §1.3)
 DYNAMIC_VARS = frozenset({"UWSGI_FILE", "UWSGI_SCRIPT", "UWSGI_MODULE", "UWSGI_CALLABLE", "UWSGI_CHDIR",
@@ -25,12 +29,20 @@ class UwsgiRequest:
         self.nvars = nvars
         self.pktsize = pktsize
         cl = env.get("CONTENT_LENGTH", "")
-        digits = 0
-        for ch in cl:  # uWSGI: leading decimal digits only
-            if not "0" <= ch <= "9":
-                break
-            digits += 1
-        self.content_length = int(cl[:digits]) if digits else 0
+        if not cl or cl.isdigit():
+            self.content_length = int(cl) if cl and cl.isascii() else 0
+        else:
+            self.content_length = leading_digits(cl)
+
+
+def leading_digits(text: str) -> int:
+    """uWSGI reads CONTENT_LENGTH up to the first non-digit: "12abc" is 12, "abc" is 0."""
+    digits = 0
+    for ch in text:
+        if not "0" <= ch <= "9":
+            break
+        digits += 1
+    return int(text[:digits]) if digits else 0
 
 
 def parse_header(data: bytes | bytearray) -> tuple[int, int, int]:
@@ -38,30 +50,37 @@ def parse_header(data: bytes | bytearray) -> tuple[int, int, int]:
     return data[0], data[1] | (data[2] << 8), data[3]
 
 
-def parse_vars(block: bytes | bytearray, max_vars: int) -> tuple[dict[str, str], int]:
+def parse_vars(block: bytes | bytearray | memoryview, max_vars: int) -> tuple[dict[str, str], int]:
+    """The vars of a uwsgi packet's var block, every length checked against the block.
+
+    The hot loop has no explicit checks: reading a length past the end raises struct.error, and a
+    key or value that runs past the end leaves `pos` beyond it; both are caught once, below.
+    """
+    data = bytes(block)
+    text = data.decode("latin-1")  # one decode; latin-1 maps each byte to one character, same offsets
+    u16 = _U16
     env: dict[str, str] = {}
-    pos, end, count = 0, len(block), 0
-    while pos < end:
-        if pos + 2 > end:
-            raise RequestError(400, f"invalid uwsgi packet: truncated key length at offset {pos}")
-        klen = block[pos] | (block[pos + 1] << 8)
-        pos += 2
-        if klen == 0:
-            raise RequestError(400, "invalid uwsgi packet: empty key")
-        if pos + klen + 2 > end:
-            raise RequestError(400, f"invalid uwsgi packet: key of {klen} bytes overflows the packet")
-        key = bytes(block[pos : pos + klen]).decode("latin-1")
-        pos += klen
-        vlen = block[pos] | (block[pos + 1] << 8)
-        pos += 2
-        if pos + vlen > end:
-            raise RequestError(400, f"invalid uwsgi packet: value of {key} ({vlen} bytes) overflows the packet")
-        env[key] = bytes(block[pos : pos + vlen]).decode("latin-1")
-        pos += vlen
-        count += 1
-        if count > max_vars:
-            raise RequestError(400, f"uwsgi packet has more than {max_vars} variables (raise max-vars)")
-    return env, count
+    pos, end = 0, len(text)
+    try:
+        while pos < end:
+            klen, = u16(data, pos)
+            pos += 2
+            key = text[pos : pos + klen]
+            pos += klen
+            vlen, = u16(data, pos)
+            pos += 2
+            env[key] = text[pos : pos + vlen]
+            pos += vlen
+    except struct.error:
+        raise RequestError(400, f"invalid uwsgi packet: a length at offset {pos} runs past the end of the "
+                                f"{end}-byte var block") from None
+    if pos != end:
+        raise RequestError(400, f"invalid uwsgi packet: the last value overflows the {end}-byte var block")
+    if "" in env:
+        raise RequestError(400, "invalid uwsgi packet: empty key")
+    if len(env) > max_vars:
+        raise RequestError(400, f"uwsgi packet has more than {max_vars} variables (raise max-vars)")
+    return env, len(env)
 
 
 def encode_vars(env: dict[str, str]) -> bytes:

@@ -35,7 +35,7 @@ _HTTP_METHOD_PREFIXES = (b"GET ", b"POST", b"PUT ", b"HEAD", b"DELE", b"OPTI", b
 class Listener:
     """A bound, listening socket (made by the master) and what it speaks."""
 
-    __slots__ = ("sock", "fd", "proto", "name", "base", "tcp", "local")
+    __slots__ = ("sock", "fd", "proto", "name", "base", "tcp", "local", "family", "type")
 
     def __init__(self, sock: socket.socket, proto: str, name: str, base: dict[str, Any]) -> None:
         self.sock = sock
@@ -45,21 +45,24 @@ class Listener:
         self.base = base
         self.tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
         self.local = not self.tcp
+        self.family = int(sock.family)  # plain ints: socket.accept() converts them to enums each call
+        self.type = int(sock.type)
 
 
 class Conn:
-    __slots__ = ("sock", "fd", "listener", "peer", "parser", "buf", "last", "busy", "trusted")
+    __slots__ = ("sock", "fd", "listener", "peer", "parser", "buf", "last", "busy", "trusted", "uwsgi")
 
-    def __init__(self, sock: socket.socket, listener: Listener, peer: tuple[str, str]) -> None:
+    def __init__(self, sock: socket.socket, fd: int, listener: Listener, peer: tuple[str, str], now: float) -> None:
         self.sock = sock
-        self.fd = sock.fileno()
+        self.fd = fd
         self.listener = listener
         self.peer = peer
         self.parser: HttpParser | None = None
         self.buf = bytearray()
-        self.last = time.monotonic()
+        self.last = now
         self.busy = False
         self.trusted = listener.local or peer[0] in ("127.0.0.1", "::1")
+        self.uwsgi: UwsgiRequest | None = None  # a uwsgi request whose vars are read, body maybe not yet
 
 
 class Worker:
@@ -145,28 +148,42 @@ class Worker:
 
     # ---------------------------------------------------------------- loop actions
     def _accept(self, listener: Listener) -> None:
+        # socket.accept() is _accept() plus a socket built from enum-converted family and type, which
+        # costs more than the accept itself; the listener keeps them as ints
+        accept = getattr(listener.sock, "_accept", None)
         for _ in range(64):
             try:
-                sock, addr = listener.sock.accept()
+                if accept is None:
+                    sock, addr = listener.sock.accept()
+                    fd = sock.fileno()
+                else:
+                    fd, addr = accept()
+                    sock = socket.socket(listener.family, listener.type, 0, fd)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # EMFILE and friends: say so, keep serving the others
                 self.log.error(f"accept() on {listener.name} failed: {exc}")
                 return
-            sock.setblocking(False)
+            sock.setblocking(False)  # TCP_NODELAY comes from the listener (Linux copies it on accept)
             if listener.tcp:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 peer = (addr[0].removeprefix("::ffff:"), str(addr[1]))
             else:
                 peer = ("", "")
-            conn = Conn(sock, listener, peer)
+            conn = Conn(sock, fd, listener, peer, self.now)
             if listener.proto == "http":
                 base = listener.base.copy()
                 base["REMOTE_ADDR"], base["REMOTE_PORT"] = peer
                 conn.parser = HttpParser(self.max_head, self.max_body, base, self.allow_underscore)
                 conn.parser.on_continue = lambda c=conn: self._send_continue(c)
-            self.conns[conn.fd] = conn
-            self.ep.register(conn.fd, EPOLLIN)
+            self.conns[fd] = conn
+            if self.threads > 1:
+                self.ep.register(fd, EPOLLIN)
+                continue
+            # The client (nginx above all) usually sent its request along with the connect: read it now,
+            # and a connection that is served and closed at once never enters the epoll set.
+            self._readable(conn)
+            if fd in self.conns:
+                self.ep.register(fd, EPOLLIN)
 
     def _send_continue(self, conn: Conn) -> None:
         try:
@@ -175,11 +192,8 @@ class Worker:
             pass
 
     def _close(self, conn: Conn) -> None:
-        if self.conns.pop(conn.fd, None) is not None and not conn.busy:
-            try:
-                self.ep.unregister(conn.fd)
-            except (OSError, ValueError):
-                pass
+        # closing the socket takes it out of the epoll set: no epoll_ctl(DEL) needed
+        self.conns.pop(conn.fd, None)
         try:
             conn.sock.close()
         except OSError:
@@ -293,54 +307,64 @@ class Worker:
     def _uwsgi_data(self, conn: Conn, data: bytes) -> None:
         buf = conn.buf
         buf += data
+        req = conn.uwsgi
+        if req is None:
+            req = self._uwsgi_head(conn, data)
+            if req is None:
+                return
+        if len(buf) - 4 - req.pktsize >= req.content_length:
+            self._dispatch(conn)
+
+    def _uwsgi_head(self, conn: Conn, data: bytes) -> UwsgiRequest | None:
+        """The request once its header and vars are in; None while they are not (or it was refused)."""
+        buf = conn.buf
         if len(buf) < 4:
-            return
+            return None
         if len(buf) - len(data) < 4 and bytes(buf[:4]) in _HTTP_METHOD_PREFIXES:
             self._reject(conn, RequestError(400, (
                 f"this is a uwsgi-protocol socket ({conn.listener.name}), but an HTTP request arrived: point "
                 f"nginx's uwsgi_pass at it, or serve HTTP with `http-socket`/`http` instead of `socket`")),
                 "HTTP/1.0")
-            return
-        _m1, size, _m2 = parse_header(buf)
+            return None
+        modifier1, size, modifier2 = parse_header(buf)
         if size > self.max_head:
             self._reject(conn, RequestError(431, (
                 f"invalid request block size: {size} (max {self.max_head}); raise buffer-size to accept it")),
                 "HTTP/1.0")
-            return
+            return None
         if len(buf) < 4 + size:
-            return
+            return None
         try:
             env, nvars = parse_vars(memoryview(buf)[4 : 4 + size], self.opts.max_vars)
         except RequestError as exc:
             self._reject(conn, exc, "HTTP/1.0")
-            return
-        req = UwsgiRequest(_m1, _m2, env, nvars, size)
+            return None
+        if not DYNAMIC_VARS.isdisjoint(env):
+            for key in DYNAMIC_VARS.intersection(env):
+                del env[key]
+        req = UwsgiRequest(modifier1, modifier2, env, nvars, size)
         if self.max_body and req.content_length > self.max_body:
             self._reject(conn, RequestError(413, f"request body of {req.content_length} bytes is larger than "
                                                  f"limit-post ({self.max_body} bytes)"), "HTTP/1.0")
-            return
-        if len(buf) - 4 - size < req.content_length:
-            return
-        self._dispatch(conn)
+            return None
+        conn.uwsgi = req
+        return req
 
     def _serve_uwsgi(self, conn: Conn) -> None:
-        buf = conn.buf
-        _m1, size, _m2 = parse_header(buf)
-        env, nvars = parse_vars(memoryview(buf)[4 : 4 + size], self.opts.max_vars)
-        for key in DYNAMIC_VARS.intersection(env):
-            del env[key]
-        req = UwsgiRequest(_m1, _m2, env, nvars, size)
-        body = bytes(buf[4 + size : 4 + size + req.content_length])
+        req = conn.uwsgi
         t0 = perf_counter()
-        environ = uwsgi_environ(conn.listener.base, req, [body], len(body), self.spill)
-        app = self._app_for(environ) if self.mounts else self.default_app
-        protocol = env.get("SERVER_PROTOCOL") or "HTTP/1.0"
-        responder = Responder(conn.sock, False, protocol, env.get("REQUEST_METHOD") == "HEAD", False,
-                              self.timeout, [])
+        start = 4 + req.pktsize
+        size = req.content_length
+        body = [bytes(conn.buf[start : start + size])] if size else []
+        env = req.vars
+        environ = uwsgi_environ(conn.listener.base, req, body, size, self.spill)
+        responder = Responder(conn.sock, False, env.get("SERVER_PROTOCOL") or "HTTP/1.0",
+                              env.get("REQUEST_METHOD") == "HEAD", False, self.timeout, [])
         try:
-            run_app(app, environ, responder, self.log.error)
+            run_app(self._app_for(environ) if self.mounts else self.default_app, environ, responder,
+                    self.log.error)
         finally:
-            self._count(environ, responder, t0, nvars * 2, size)
+            self._count(environ, responder, t0, req.nvars * 2, req.pktsize)
 
     # ---------------------------------------------------------------- threads
     def _app_thread(self) -> None:

@@ -48,23 +48,26 @@ def base_environ(server_name: str, server_port: str, multithread: bool, multipro
 
 def uwsgi_environ(base: dict[str, Any], req: UwsgiRequest, body: list[bytes], size: int,
                   spill: int) -> dict[str, Any]:
-    env = base.copy()
-    env.update(req.vars)
-    https = req.vars.get("HTTPS", "")
-    scheme = req.vars.get("UWSGI_SCHEME") or req.vars.get("HTTP_X_FORWARDED_PROTO")
-    if https[:2].lower() == "on" or https[:1] == "1":
-        env["wsgi.url_scheme"] = "https"
-    elif scheme in ("http", "https"):
-        env["wsgi.url_scheme"] = scheme
-    if "SCRIPT_NAME" not in req.vars:
-        env["SCRIPT_NAME"] = ""
-    elif req.modifier1 == 30:  # UWSGI_MODIFIER_MANAGE_PATH_INFO: strip SCRIPT_NAME off PATH_INFO
-        script = req.vars["SCRIPT_NAME"]
+    vars_ = req.vars
+    env = {**base, **vars_}
+    if "HTTPS" in vars_ or "UWSGI_SCHEME" in vars_ or "HTTP_X_FORWARDED_PROTO" in vars_:
+        https = vars_.get("HTTPS", "")
+        scheme = vars_.get("UWSGI_SCHEME") or vars_.get("HTTP_X_FORWARDED_PROTO")
+        if https[:2].lower() == "on" or https[:1] == "1":
+            env["wsgi.url_scheme"] = "https"
+        elif scheme in ("http", "https"):
+            env["wsgi.url_scheme"] = scheme
+    if "SCRIPT_NAME" in vars_ and req.modifier1 == 30:
+        # UWSGI_MODIFIER_MANAGE_PATH_INFO: strip SCRIPT_NAME off PATH_INFO
+        script = vars_["SCRIPT_NAME"]
         path = env.get("PATH_INFO", "")
         if script and path.startswith(script):
             env["PATH_INFO"] = path[len(script):]
-    env.setdefault("PATH_INFO", "")
-    env.setdefault("QUERY_STRING", "")
-    env.setdefault("REQUEST_METHOD", "GET")
+    if "PATH_INFO" not in env:
+        env["PATH_INFO"] = ""
+    if "QUERY_STRING" not in env:
+        env["QUERY_STRING"] = ""
+    if "REQUEST_METHOD" not in env:
+        env["REQUEST_METHOD"] = "GET"
     env["wsgi.input"] = make_input(body, size, spill)
     return env
