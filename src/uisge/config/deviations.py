@@ -43,6 +43,11 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("an app exception before the response head",
      "an empty reply (curl: `Empty reply from server`)",
      "a 500 response with `Connection: close`; the traceback goes to the log"),
+    ("`HTTP_CONTENT_TYPE` / `HTTP_CONTENT_LENGTH` from nginx",
+     "passed to the app next to `CONTENT_TYPE`/`CONTENT_LENGTH` (nginx sends both; `wsgiref.validate` rejects "
+     "the environ)",
+     "dropped, as PEP 3333 wants; their value fills `CONTENT_TYPE`/`CONTENT_LENGTH` only if nginx did not "
+     "send those"),
     ("XML configs",
      "supported when built with libxml2",
      "refused with a message; convert to ini"),

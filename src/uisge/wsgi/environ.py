@@ -49,6 +49,12 @@ def base_environ(server_name: str, server_port: str, multithread: bool, multipro
 def uwsgi_environ(base: dict[str, Any], req: UwsgiRequest, body: list[bytes], size: int,
                   spill: int) -> dict[str, Any]:
     vars_ = req.vars
+    if "HTTP_CONTENT_TYPE" in vars_ or "HTTP_CONTENT_LENGTH" in vars_:
+        # nginx sends request headers as HTTP_* next to its CONTENT_* params; PEP 3333 wants only the latter
+        for cgi in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            value = vars_.pop("HTTP_" + cgi, None)
+            if value is not None and cgi not in vars_:
+                vars_[cgi] = value
     env = {**base, **vars_}
     if "HTTPS" in vars_ or "UWSGI_SCHEME" in vars_ or "HTTP_X_FORWARDED_PROTO" in vars_:
         https = vars_.get("HTTPS", "")
