@@ -75,21 +75,18 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_CONFIG
         return _run_action(action.name, value)
     _print_messages(opts.notices() + opts.warnings(), sys.stderr)
-    return _serve(opts)
+    from uisge.server import serve
+
+    return serve(opts, args)
 
 
-def _run_action(name: str, value) -> int:  # filled in as actions land
+def _run_action(name: str, value) -> int:
+    if name in ("stop", "reload", "pause"):
+        from uisge.master import control
+
+        return control.run(name, str(value))
     sys.stderr.write(f"uisge: `--{name}` is not available\n")
     return EXIT_CONFIG
-
-
-def _serve(opts: Options) -> int:
-    try:
-        from uisge.server import serve
-    except ImportError:
-        sys.stderr.write("uisge: serving is not implemented yet (issue #3); `uisge check` shows the configuration\n")
-        return EXIT_CONFIG
-    return serve(opts)
 
 
 if __name__ == "__main__":

@@ -1,21 +1,26 @@
-"""Start serving: bind listeners, load the app, run the worker(s).
+"""Start serving: the log, detaching, the listening sockets, privileges, the app, then the master (or,
+without `master`, one process that serves on its own, as uWSGI does).
 
-This is the interim process model until the master lands (issue #4): one worker serves in this
-process, or with `processes > 1` this process forks the workers, forwards SIGINT/SIGTERM/SIGHUP to
-them and waits. No respawn, no reload yet. It must not parse requests (worker/ does).
+Order matters and is uWSGI's: bind as root, drop to `uid`/`gid`, then load the app. Sockets come from
+a previous master image (reload), from systemd (socket activation), or are bound here. This module
+decides the order; it does not parse requests (worker/) or supervise (master/).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import sys
 import traceback
 
-from uisge import __version__
+from uisge import __version__, logfile
+from uisge.config.convert import Address
 from uisge.errors import AppLoadError, UisgeError
+from uisge.master import daemon, notify, privileges, procname
 from uisge.master.listeners import bind, somaxconn
+from uisge.master.master import PREFLIGHT_ENV, REEXEC_ENV, Master
 from uisge.worker.loop import Listener, Worker
 from uisge.worker.respond import FileWrapper
 from uisge.wsgi.environ import base_environ
@@ -30,10 +35,29 @@ def say(text: str) -> None:
     sys.stderr.flush()
 
 
-def _listeners(opts) -> list[Listener]:
+def _specs(opts) -> list[tuple[str, str, Address]]:
+    specs = [("http", "http", a) for a in opts.http] + [("http-socket", "http", a) for a in opts.http_socket]
+    socket_proto = "http" if opts.protocol in ("http", "http11") else "uwsgi"
+    return specs + [("socket", socket_proto, a) for a in opts.socket]
+
+
+def _same_address(sock: socket.socket, addr: Address) -> bool:
+    try:
+        bound = sock.getsockname()
+    except OSError:
+        return False
+    if addr.family == "unix":
+        return isinstance(bound, str) and os.path.abspath(bound) == os.path.abspath(addr.path)
+    if not isinstance(bound, tuple):
+        return False
+    host = addr.host or ("::" if addr.family == "inet6" else "0.0.0.0")
+    return bound[1] == addr.port and bound[0].removeprefix("::ffff:") in (host, "::" if host == "0.0.0.0" else host)
+
+
+def _listeners(opts, inherited: list[list]) -> list[Listener]:
     backlog = opts.listen
     limit = somaxconn()
-    if limit is not None and backlog > limit:
+    if limit is not None and backlog > limit and not inherited:
         say(f"*** WARNING: listen = {backlog} ({opts.origin('listen')}) is above net.core.somaxconn ({limit}); "
             f"the kernel caps the backlog at {limit}. Raise it with `sysctl -w net.core.somaxconn={backlog}` ***")
     out: list[Listener] = []
@@ -41,34 +65,41 @@ def _listeners(opts) -> list[Listener]:
     wrapper = None if opts.wsgi_disable_file_wrapper else FileWrapper
     multithread = opts.threads > 1
     multiprocess = opts.processes > 1
-    specs = [("http", "http", a) for a in opts.http] + [("http-socket", "http", a) for a in opts.http_socket]
-    socket_proto = "http" if opts.protocol in ("http", "http11") else "uwsgi"
-    specs += [("socket", socket_proto, a) for a in opts.socket]
     origins = {name: iter(opts.origins.get(name, ())) for name in ("http", "http-socket", "socket")}
-    for option, proto, addr in specs:
+    from_master = {(option, text): (fd, name) for option, text, fd, name in inherited}
+    from_systemd = notify.activated_sockets()
+    for option, proto, addr in _specs(opts):
         origin = str(next(origins[option], "default"))
-        sock, name = bind(addr, option, origin, backlog, opts)
+        how = "bound to"
+        if (option, addr.text) in from_master:
+            fd, name = from_master.pop((option, addr.text))
+            sock = socket.socket(fileno=fd)
+            how = "inherited"
+        else:
+            activated = next((s for s in from_systemd if _same_address(s, addr)), None)
+            if activated is not None:
+                from_systemd.remove(activated)
+                sock, name, how = activated, addr.text, "from systemd"
+            else:
+                sock, name = bind(addr, option, origin, backlog, opts)
         port = name.rpartition(":")[2] if addr.family != "unix" else "80"
         base = base_environ(hostname, port, multithread, multiprocess, wrapper)
         kind = "HTTP" if proto == "http" else "uwsgi"
-        say(f"{kind} socket {len(out)} bound to {name} fd {sock.fileno()} ({option} = {addr.text}, {origin})")
-        out.append(Listener(sock, proto, name, base))
+        say(f"{kind} socket {len(out)} {how} {name} fd {sock.fileno()} ({option} = {addr.text}, {origin})")
+        path = addr.path if addr.family == "unix" and not addr.path.startswith("@") and not opts.abstract_socket else None
+        out.append(Listener(sock, proto, name, base, option=option, address=addr.text, path=path))
+    for fd, name in from_master.values():
+        say(f"closing inherited socket {name} (fd {fd}): no longer in the configuration")
+        os.close(fd)
+    for sock in from_systemd:
+        say(f"socket from systemd {sock.getsockname()!r} matches no `http`, `http-socket` or `socket` "
+            f"address; closed")
+        sock.close()
     return out
 
 
-def serve(opts) -> int:
-    say(f"*** Starting uisge {__version__} (Python {sys.version.split()[0]}) pid {os.getpid()} ***")
-    if not (opts.http or opts.http_socket or opts.socket):
-        say("uisge: no address to serve on: add `http = :8000` (browsers), `socket = 127.0.0.1:3031` (nginx "
-            "uwsgi_pass) or `http-socket = :8000`")
-        return EXIT_CONFIG
-    try:
-        for line in prepare_environment(opts):
-            say(line)
-        listeners = _listeners(opts)
-    except (UisgeError, AppLoadError) as exc:
-        say(f"uisge: {exc}")
-        return EXIT_CONFIG
+def _load_apps(opts):
+    """The apps, or None after saying why they did not load."""
     try:
         apps = load_apps(opts)
     except AppLoadError as exc:
@@ -76,23 +107,93 @@ def serve(opts) -> int:
             sys.stderr.write(exc.detail)
         say(f"uisge: {exc}")
         say("*** no app loaded. GAME OVER *** (exit code 22)")
-        return EXIT_APP
+        return None
     if not apps:
         say("uisge: no app configured: set `wsgi-file = app.py` or `module = package.wsgi:application`")
-        return EXIT_APP if opts.need_app else EXIT_CONFIG
+        return None
     for mountpoint, _app in apps:
-        say(f"WSGI app 0 (mountpoint='{mountpoint}') ready, pid: {os.getpid()} (default app)")
+        say(f"WSGI app 0 (mountpoint='{mountpoint}') ready in pid {os.getpid()}")
+    return apps
+
+
+def _preflight(opts) -> int:
+    """Reload check, run by the master in a separate process: do the config and the app load?"""
+    try:
+        for line in prepare_environment(opts):
+            say(line)
+    except (UisgeError, AppLoadError) as exc:
+        say(f"uisge: {exc}")
+        return EXIT_CONFIG
+    return 0 if _load_apps(opts) is not None else EXIT_APP
+
+
+def serve(opts, argv: list[str]) -> int:
+    start_cwd = os.getcwd()
+    reexec = json.loads(os.environ.pop(REEXEC_ENV, "null"))
+    if os.environ.pop(PREFLIGHT_ENV, None):
+        return _preflight(opts)
+    if not (opts.http or opts.http_socket or opts.socket):
+        say("uisge: no address to serve on: add `http = :8000` (browsers), `socket = 127.0.0.1:3031` (nginx "
+            "uwsgi_pass) or `http-socket = :8000`")
+        return EXIT_CONFIG
+    if opts.umask is not None:
+        os.umask(opts.umask)
+    ready_fd = None
+    log_path = logfile.log_path(opts)
+    detach = bool(opts.daemonize or opts.daemonize2) and reexec is None
+    try:
+        if log_path:
+            terminal = os.dup(2)
+            option = "daemonize" if opts.daemonize else ("daemonize2" if opts.daemonize2 else "logto")
+            logfile.open_log(log_path, truncate=bool(opts.log_truncate) and reexec is None, option=option)
+            if detach and opts.daemonize:
+                ready_fd = daemon.detach(log_path, terminal)
+            elif not (detach and opts.daemonize2):
+                os.close(terminal)
+    except UisgeError as exc:
+        say(f"uisge: {exc}")
+        return EXIT_CONFIG
+    say(f"*** Starting uisge {__version__} (Python {sys.version.split()[0]}) pid {os.getpid()} ***")
+    try:
+        for line in prepare_environment(opts):
+            say(line)
+        listeners = _listeners(opts, reexec["listeners"] if reexec else [])
+        for line in privileges.drop(opts):
+            say(line)
+    except (UisgeError, AppLoadError) as exc:
+        say(f"uisge: {exc}")
+        return EXIT_CONFIG
+    lazy = opts.master and (opts.lazy_apps or opts.lazy)
+    apps = None
+    if not lazy:
+        apps = _load_apps(opts)
+        if apps is None:
+            return EXIT_APP
+    if detach and opts.daemonize2:
+        ready_fd = daemon.detach(log_path, terminal)
     mode = "preforking" if opts.processes > 1 else "single process"
     if opts.threads > 1:
         mode += "+threaded" if opts.processes > 1 else " threaded"
     say(f"*** Operational MODE: {mode} ***")
+    if opts.master:
+        master = Master(opts, listeners, apps, lambda: _load_apps(opts), argv, start_cwd,
+                        adopted=reexec["workers"] if reexec else None,
+                        generation=(reexec["generation"] + 1) if reexec else 1, ready_fd=ready_fd)
+        if reexec and reexec.get("brutal"):
+            master.preflight_brutal = True
+        return master.run()
     if opts.processes <= 1:
         say(f"spawned uisge worker 1 (and the only) (pid: {os.getpid()}, cores: {opts.threads})")
+        procname.set_title(opts, "worker 1")
+        notify.notify("READY=1", "STATUS=serving")
+        daemon.say_ready(ready_fd)
         return Worker(opts, listeners, apps, 1).run()
+    daemon.say_ready(ready_fd)
     return _fork_workers(opts, listeners, apps)
 
 
 def _fork_workers(opts, listeners, apps) -> int:
+    """Without a master (uWSGI's behaviour): fork the workers, forward stop signals, never respawn."""
     children: dict[int, int] = {}
     for wid in range(1, opts.processes + 1):
         pid = os.fork()
@@ -126,6 +227,6 @@ def _fork_workers(opts, listeners, apps) -> int:
         wid = children.pop(pid, "?")
         code = os.waitstatus_to_exitcode(status)
         if code != 0:
-            say(f"worker {wid} (pid: {pid}) exited with {code}; no respawn until the master lands (issue #4)")
+            say(f"worker {wid} (pid: {pid}) exited with {code}; without `master = true` nobody respawns it")
     say("goodbye to uisge.")
     return 0

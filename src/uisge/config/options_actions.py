@@ -6,9 +6,9 @@ opt = topic("actions")
 
 OPTIONS = (
     opt("stop", "path", "Stop the instance whose master pid is in this pidfile (SIGINT).", action=True,
-        metavar="PIDFILE", **planned(4)),
+        metavar="PIDFILE"),
     opt("reload", "path", "Gracefully reload the instance whose master pid is in this pidfile (SIGHUP).",
-        action=True, metavar="PIDFILE", **planned(4)),
+        action=True, metavar="PIDFILE"),
     opt("pause", "path", "Pause/resume the instance in this pidfile (SIGTSTP).", aliases=("suspend", "resume"),
         action=True, metavar="PIDFILE", **planned(4)),
     opt("connect-and-read", "address", "Print what a stats socket sends, then exit.", action=True,

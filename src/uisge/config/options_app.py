@@ -24,8 +24,8 @@ OPTIONS = (
     opt("need-app", "flag", "Exit (code 22) when the app cannot be loaded.", default=True,
         deviation="On by default: an app that fails to import stops start-up with its traceback and exit "
         "code 22, instead of running in 'full dynamic mode' answering 500 to everything."),
-    opt("lazy-apps", "flag", "Load the app in each worker after fork instead of once in the master.", **planned(4)),
-    opt("lazy", "flag", "Like lazy-apps, and SIGHUP only recycles workers.", **planned(4)),
+    opt("lazy-apps", "flag", "Load the app in each worker after fork instead of once in the master."),
+    opt("lazy", "flag", "Like lazy-apps, and SIGHUP only recycles workers."),
     opt("single-interpreter", "flag", "Use one Python interpreter.", short="i",
         **ignored("uisge always runs one interpreter per process")),
     opt("enable-threads", "flag", "Enable Python threads.", short="T",

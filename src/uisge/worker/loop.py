@@ -28,6 +28,7 @@ from uisge.wsgi.environ import make_input, uwsgi_environ
 
 EPOLLIN = select.EPOLLIN
 READ_SIZE = 65536
+FRESH_GRACE = 5.0  # seconds a stopping worker waits for the first request of a just-accepted connection
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _HTTP_METHOD_PREFIXES = (b"GET ", b"POST", b"PUT ", b"HEAD", b"DELE", b"OPTI", b"PATC")
 
@@ -35,9 +36,14 @@ _HTTP_METHOD_PREFIXES = (b"GET ", b"POST", b"PUT ", b"HEAD", b"DELE", b"OPTI", b
 class Listener:
     """A bound, listening socket (made by the master) and what it speaks."""
 
-    __slots__ = ("sock", "fd", "proto", "name", "base", "tcp", "local", "family", "type")
+    __slots__ = ("sock", "fd", "proto", "name", "base", "tcp", "local", "family", "type", "option", "address",
+                 "path")
 
-    def __init__(self, sock: socket.socket, proto: str, name: str, base: dict[str, Any]) -> None:
+    def __init__(self, sock: socket.socket, proto: str, name: str, base: dict[str, Any], option: str = "",
+                 address: str = "", path: str | None = None) -> None:
+        self.option = option  # where it came from: `socket = /run/app.sock` -> ("socket", "/run/app.sock")
+        self.address = address
+        self.path = path  # a unix socket file that vacuum removes
         self.sock = sock
         self.fd = sock.fileno()
         self.proto = proto  # "http" or "uwsgi"
@@ -50,7 +56,7 @@ class Listener:
 
 
 class Conn:
-    __slots__ = ("sock", "fd", "listener", "peer", "parser", "buf", "last", "busy", "trusted", "uwsgi")
+    __slots__ = ("sock", "fd", "listener", "peer", "parser", "buf", "last", "busy", "trusted", "uwsgi", "fresh")
 
     def __init__(self, sock: socket.socket, fd: int, listener: Listener, peer: tuple[str, str], now: float) -> None:
         self.sock = sock
@@ -63,11 +69,16 @@ class Conn:
         self.busy = False
         self.trusted = listener.local or peer[0] in ("127.0.0.1", "::1")
         self.uwsgi: UwsgiRequest | None = None  # a uwsgi request whose vars are read, body maybe not yet
+        self.fresh = True  # no request dispatched yet: a stopping worker still owes it an answer
 
 
 class Worker:
-    def __init__(self, opts, listeners: list[Listener], apps: list[tuple[str, Callable]], worker_id: int = 1) -> None:
+    def __init__(self, opts, listeners: list[Listener], apps: list[tuple[str, Callable]], worker_id: int = 1,
+                 control: socket.socket | None = None, reopen_log: Callable[[], None] | None = None) -> None:
         self.opts = opts
+        self.control = control  # our end of the master's socketpair: we say "ready", it says "reopen logs"
+        self.reopen_log = reopen_log
+        self.stopping = False
         self.listeners = {l.fd: l for l in listeners}
         self.apps = apps
         self.default_app = apps[0][1]
@@ -116,38 +127,77 @@ class Worker:
     def run(self) -> int:
         self._signals()
         import gc
-        gc.freeze()
+
+        gc.freeze()  # what the master loaded stays shared with it, copy-on-write
         flags = EPOLLIN | getattr(select, "EPOLLEXCLUSIVE", 0)
         for fd, listener in self.listeners.items():
             listener.sock.setblocking(False)
             self.ep.register(fd, flags)
         self.ep.register(self.wake_r, EPOLLIN)
+        control_fd = -1
+        if self.control is not None:
+            control_fd = self.control.fileno()
+            self.control.setblocking(False)
+            self.ep.register(control_fd, EPOLLIN)
         for _ in range(self.threads if self.threads > 1 else 0):
             threading.Thread(target=self._app_thread, daemon=True).start()
+        self._tell_master(b"R")
         next_sweep = time.monotonic() + 1.0
-        try:
-            while self.running:
-                events = self.ep.poll(1.0)
-                self.now = time.monotonic()
-                for fd, _ev in events:
-                    conn = self.conns.get(fd)
-                    if conn is not None:
-                        self._readable(conn)
-                    elif fd in self.listeners:
+        deadline = 0.0
+        while True:
+            if not self.running:
+                if not self.stopping:
+                    deadline = self._begin_stop()
+                if not self.conns or self.now > deadline:
+                    break
+            events = self.ep.poll(1.0 if self.running else 0.1)
+            self.now = time.monotonic()
+            for fd, _ev in events:
+                conn = self.conns.get(fd)
+                if conn is not None:
+                    self._readable(conn)
+                elif fd in self.listeners:
+                    if self.running:
                         self._accept(self.listeners[fd])
-                    elif fd == self.wake_r:
-                        self._woken()
-                if self.log.buffer:
-                    self.log.flush()
-                if self.now >= next_sweep:
-                    self._sweep(self.now)
-                    next_sweep = self.now + 1.0
-        finally:
-            self._shutdown()
+                elif fd == self.wake_r:
+                    self._woken()
+                elif fd == control_fd:
+                    self._from_master()
+            if self.log.buffer:
+                self.log.flush()
+            if self.now >= next_sweep:
+                self._sweep(self.now)
+                next_sweep = self.now + 1.0
+        self._finish()
         return 0
 
+    def _tell_master(self, message: bytes) -> None:
+        if self.control is not None:
+            try:
+                self.control.send(message)
+            except OSError:
+                pass
+
+    def _from_master(self) -> None:
+        try:
+            data = self.control.recv(64)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the master is gone: nobody would respawn or stop us; finish and leave
+            self.log.error(f"uisge worker {self.worker_id} (pid: {os.getpid()}): the master disconnected from "
+                           f"this worker; shutting down")
+            self.ep.unregister(self.control.fileno())
+            self.control = None
+            self.running = False
+            return
+        if b"l" in data and self.reopen_log is not None:
+            self.reopen_log()
+
     # ---------------------------------------------------------------- loop actions
-    def _accept(self, listener: Listener) -> None:
+    def _accept(self, listener: Listener) -> bool:
+        """Accept what waits (up to 64); True when there may be more."""
         # socket.accept() is _accept() plus a socket built from enum-converted family and type, which
         # costs more than the accept itself; the listener keeps them as ints
         accept = getattr(listener.sock, "_accept", None)
@@ -160,10 +210,10 @@ class Worker:
                     fd, addr = accept()
                     sock = socket.socket(listener.family, listener.type, 0, fd)
             except (BlockingIOError, InterruptedError):
-                return
+                return False
             except OSError as exc:  # EMFILE and friends: say so, keep serving the others
                 self.log.error(f"accept() on {listener.name} failed: {exc}")
-                return
+                return False
             sock.setblocking(False)  # TCP_NODELAY comes from the listener (Linux copies it on accept)
             if listener.tcp:
                 peer = (addr[0].removeprefix("::ffff:"), str(addr[1]))
@@ -184,6 +234,7 @@ class Worker:
             self._readable(conn)
             if fd in self.conns:
                 self.ep.register(fd, EPOLLIN)
+        return True
 
     def _send_continue(self, conn: Conn) -> None:
         try:
@@ -239,6 +290,7 @@ class Worker:
             self._uwsgi_data(conn, data)
 
     def _dispatch(self, conn: Conn) -> None:
+        conn.fresh = False
         if self.threads > 1:
             conn.busy = True
             self.ep.unregister(conn.fd)
@@ -411,25 +463,46 @@ class Worker:
             idle = now - conn.last
             reading = (conn.parser is not None and (conn.parser.in_head or conn.parser.in_body)) or \
                 (conn.parser is None and conn.buf)
-            if reading and idle > self.timeout:
+            if self.stopping and conn.fresh and not reading and idle > FRESH_GRACE:
+                self._close(conn)  # accepted while we drained, but the client never sent a request
+            elif reading and idle > self.timeout:
                 self._reject(conn, RequestError(408, f"request not received within socket-timeout "
                                                      f"({self.timeout:g} s)"))
             elif not reading and idle > (self.idle_timeout if conn.parser is not None else self.timeout):
                 self._close(conn)
 
-    def _shutdown(self) -> None:
+    def _begin_stop(self) -> float:
+        """Stop accepting. A graceful stop first serves what waits in the listen backlog; idle keep-alive
+        connections close now, requests already begun are finished (keep-alive off). Returns the deadline."""
+        self.stopping = True
+        if self.graceful:
+            for listener in self.listeners.values():
+                while self._accept(listener):
+                    pass
         for fd in list(self.listeners):
             try:
                 self.ep.unregister(fd)
             except (OSError, ValueError):
                 pass
-        deadline = time.monotonic() + (self.opts.worker_reload_mercy if self.graceful else 1)
         for conn in list(self.conns.values()):
-            if not conn.busy:
+            # idle keep-alive connections close now; a connection accepted but not yet read is owed an answer
+            if not conn.busy and not conn.fresh and not self._reading(conn):
                 self._close(conn)
-        while any(c.busy for c in self.conns.values()) and time.monotonic() < deadline:
-            self.ep.poll(0.1)
-            self._woken()
+        return time.monotonic() + (self.opts.worker_reload_mercy if self.graceful else 1.0)
+
+    @staticmethod
+    def _reading(conn: Conn) -> bool:
+        parser = conn.parser
+        if parser is None:
+            return bool(conn.buf)
+        return parser.in_head or parser.in_body or bool(parser.done)
+
+    def _finish(self) -> None:
+        for conn in list(self.conns.values()):
+            if conn.busy:
+                self.log.error(f"uisge worker {self.worker_id}: a request was still running at the end of "
+                               f"worker-reload-mercy ({self.opts.worker_reload_mercy} s); cut")
+            self._close(conn)
         for _ in range(self.threads if self.threads > 1 else 0):
             self.jobs.put(None)
         self.log.flush()

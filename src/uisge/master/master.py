@@ -1,0 +1,484 @@
+"""The master process: forks `processes` workers, reaps and respawns them, and turns signals and
+master-fifo letters into stops and reloads (reference §4; our differences are in docs/deviations.md).
+
+A graceful reload never refuses a request: unless the app is loaded lazily, the master first checks
+that the new code and config load (in a separate process), then re-execs itself with the listening
+sockets and the running workers inherited; the new master loads the new code and forks new workers,
+and each old worker is asked to leave only when its replacement accepts. With `lazy-apps` the same
+overlap happens without the re-exec. Single-threaded with one selector; signal handlers only record.
+It never accepts or serves a request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Callable
+
+from uisge import logfile
+from uisge.master import daemon, notify, pidfile, procname
+from uisge.master.fifo import COMMANDS, MasterFifo
+from uisge.worker.loop import Listener, Worker
+
+REEXEC_ENV = "UISGE_REEXEC"
+PREFLIGHT_ENV = "UISGE_PREFLIGHT"
+EXIT_APP = 22
+
+
+def say(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+@dataclass
+class Child:
+    wid: int
+    pid: int
+    ctl: socket.socket
+    generation: int
+    spawned: float
+    ready: bool = False
+    leaving_since: float | None = None  # asked to stop (reload, stop, recycle)
+    kill_at: float | None = None  # SIGKILL after this
+
+
+class Master:
+    def __init__(self, opts, listeners: list[Listener], apps, load_apps: Callable, argv: list[str], start_cwd: str,
+                 adopted: list[dict] | None = None, generation: int = 1, ready_fd: int | None = None) -> None:
+        self.opts = opts
+        self.listeners = listeners
+        self.apps = apps
+        self.load_apps = load_apps
+        self.argv = argv
+        self.start_cwd = start_cwd
+        self.ready_fd = ready_fd
+        self.processes = max(1, opts.processes)
+        self.lazy = bool(opts.lazy_apps or opts.lazy)
+        self.generation = generation
+        self.children: dict[int, Child] = {}
+        self.sel = selectors.DefaultSelector()
+        self.signals: list[int] = []
+        self.stopping: str | None = None  # "graceful" or "brutal"
+        self.announced = False  # READY told to systemd / the daemonize parent
+        self.ever_ready = False
+        self.boot_failures: dict[int, int] = {}
+        self.respawn_at: dict[int, float] = {}
+        self.recent_respawns: list[float] = []
+        self.preflight: subprocess.Popen | None = None
+        self.preflight_brutal = False
+        self.fifos: list[MasterFifo] = []
+        self.log_path = logfile.log_path(opts)
+        self.next_second = 0.0
+        now = time.monotonic()
+        for info in adopted or ():
+            ctl = socket.socket(fileno=info["ctl"])
+            child = Child(info["wid"], info["pid"], ctl, info["generation"], now, ready=True)
+            self._track(child)
+        if adopted:
+            self.ever_ready = True
+
+    # ---------------------------------------------------------------- set-up
+    def _install_signals(self) -> None:
+        self.wake_r, self.wake_w = os.pipe()
+        for fd in (self.wake_r, self.wake_w):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+
+        def record(signum, frame):
+            self.signals.append(signum)
+
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGTSTP,
+                    signal.SIGCHLD):
+            signal.signal(sig, record)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        self.sel.register(self.wake_r, selectors.EVENT_READ, self._on_wake)
+
+    def run(self) -> int:
+        self._install_signals()
+        procname.set_title(self.opts, "master")
+        if self.opts.pidfile:
+            pidfile.write(self.opts.pidfile, os.getpid())
+        for path in self.opts.master_fifo:
+            fifo = MasterFifo(path)
+            self.fifos.append(fifo)
+            self.sel.register(fifo.fd, selectors.EVENT_READ, lambda f=fifo: self._on_fifo(f))
+        if self.generation == 1:
+            say(f"spawned uisge master process (pid: {os.getpid()})")
+        else:
+            say(f"gracefully (RE)spawned uisge master process (pid: {os.getpid()}), generation {self.generation}")
+        self.generation_started = time.monotonic()
+        for wid in range(1, self.processes + 1):
+            self._spawn(wid)
+        while not (self.stopping and not self.children):
+            timeout = 0.2 if (self.stopping or self.respawn_at or self.preflight) else 1.0
+            for key, _ in self.sel.select(timeout):
+                key.data()
+            self._reap()
+            self._tick(time.monotonic())
+        return self._goodbye()
+
+    # ---------------------------------------------------------------- workers
+    def _spawn(self, wid: int) -> None:
+        master_end, worker_end = socket.socketpair()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            say(f"fork() of worker {wid} failed: {exc}; trying again in 1 s")
+            master_end.close()
+            worker_end.close()
+            self.respawn_at[wid] = time.monotonic() + 1
+            return
+        if pid == 0:
+            master_end.close()
+            self._become_worker(wid, worker_end)  # never returns
+        worker_end.close()
+        child = Child(wid, pid, master_end, self.generation, time.monotonic())
+        self._track(child)
+        say(f"spawned uisge worker {wid} (pid: {pid}, cores: {self.opts.threads})")
+
+    def _track(self, child: Child) -> None:
+        self.children[child.pid] = child
+        child.ctl.setblocking(False)
+        self.sel.register(child.ctl, selectors.EVENT_READ, lambda c=child: self._on_child(c))
+
+    def _become_worker(self, wid: int, ctl: socket.socket) -> None:
+        code = 1
+        try:
+            signal.set_wakeup_fd(-1)
+            for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1,
+                        signal.SIGTSTP, signal.SIGCHLD):
+                signal.signal(sig, signal.SIG_DFL)
+            self.sel.close()
+            for child in self.children.values():
+                child.ctl.close()
+            for fifo in self.fifos:
+                fifo.close(remove=False)
+            os.close(self.wake_r)
+            os.close(self.wake_w)
+            procname.set_title(self.opts, f"worker {wid}")
+            apps = self.apps
+            if apps is None:
+                apps = self.load_apps()
+                if apps is None:
+                    os._exit(EXIT_APP)
+            reopen = (lambda: logfile.reopen(self.log_path)) if self.log_path else None
+            code = Worker(self.opts, self.listeners, apps, wid, control=ctl, reopen_log=reopen).run()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:  # noqa: BLE001 - a worker must never return into the master's loop
+            traceback.print_exc()
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+
+    def _on_child(self, child: Child) -> None:
+        try:
+            data = child.ctl.recv(64)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._forget_ctl(child)
+            return
+        if b"R" in data and not child.ready:
+            child.ready = True
+            self.ever_ready = True
+            self.boot_failures.pop(child.wid, None)
+            self._replace_old(child)
+            self._maybe_announce()
+
+    def _forget_ctl(self, child: Child) -> None:
+        try:
+            self.sel.unregister(child.ctl)
+        except (KeyError, ValueError):
+            pass
+
+    def _current(self) -> list[Child]:
+        return [c for c in self.children.values() if c.generation == self.generation and c.leaving_since is None]
+
+    def _replace_old(self, new: Child) -> None:
+        """A new-generation worker accepts: its predecessor (same id) may leave; once the whole new
+        generation accepts, every old worker leaves."""
+        if new.generation != self.generation:
+            return
+        current = self._current()
+        all_ready = len(current) >= self.processes and all(c.ready for c in current)
+        for old in list(self.children.values()):
+            if old.generation < self.generation and old.leaving_since is None and (old.wid == new.wid or all_ready):
+                self._ask_to_leave(old, graceful=not self.preflight_brutal)
+
+    def _maybe_announce(self) -> None:
+        current = self._current()
+        if len(current) < self.processes or not all(c.ready for c in current):
+            return
+        if not self.announced:
+            self.announced = True
+            notify.notify("READY=1", f"STATUS=serving with {self.processes} workers", f"MAINPID={os.getpid()}")
+            daemon.say_ready(self.ready_fd)
+            self.ready_fd = None
+            if self.generation > 1:
+                took = time.monotonic() - self.generation_started
+                say(f"reload complete: {self.processes} new workers accepting ({took:.1f} s); old workers are "
+                    f"finishing their requests")
+
+    def _ask_to_leave(self, child: Child, graceful: bool) -> None:
+        if child.leaving_since is not None:
+            return
+        now = time.monotonic()
+        child.leaving_since = now
+        mercy = self.opts.worker_reload_mercy if graceful else 3
+        child.kill_at = now + mercy + 1
+        try:
+            os.kill(child.pid, signal.SIGTERM if graceful else signal.SIGINT)
+        except ProcessLookupError:
+            pass
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if self.preflight is not None and pid == self.preflight.pid:
+                # reaped here, so Popen cannot wait for it: hand it the status (its poll() then returns it)
+                self.preflight.returncode = os.waitstatus_to_exitcode(status)
+                continue
+            child = self.children.pop(pid, None)
+            if child is None:
+                continue
+            self._forget_ctl(child)
+            child.ctl.close()
+            self._buried(child, status)
+
+    def _buried(self, child: Child, status: int) -> None:
+        now = time.monotonic()
+        code = os.waitstatus_to_exitcode(status)
+        if child.leaving_since is not None or self.stopping:
+            say(f"worker {child.wid} buried after {now - (child.leaving_since or now):.0f} seconds (pid: {child.pid})")
+            return
+        if child.generation != self.generation:
+            say(f"old worker {child.wid} (pid: {child.pid}) died during the reload; its replacement serves")
+            return
+        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        say(f"DAMN ! worker {child.wid} (pid: {child.pid}) died, {how} :( trying respawn ...")
+        delay = 0.0
+        if not child.ready:
+            failures = self.boot_failures.get(child.wid, 0) + 1
+            self.boot_failures[child.wid] = failures
+            if code == EXIT_APP and not self.ever_ready:
+                say("*** the app did not load in the worker (exit code 22) and no worker ever served: "
+                    "stopping ***")
+                self._stop("brutal", "the app does not load")
+                self.exit_code = EXIT_APP
+                return
+            if failures >= 2:
+                delay = min(30.0, 2.0 ** (failures - 2))
+                say(f"worker {child.wid} died before accepting {failures} times in a row: a crash loop. Next try "
+                    f"in {delay:g} s; the traceback above says why")
+        self.recent_respawns = [t for t in self.recent_respawns if now - t < 1.0] + [now]
+        if len(self.recent_respawns) > self.processes:
+            delay = max(delay, float(self.opts.forkbomb_delay))
+            say(f"worker respawning too fast !!! i have to sleep a bit ({self.opts.forkbomb_delay} seconds)...")
+        self.respawn_at[child.wid] = now + delay
+
+    # ---------------------------------------------------------------- periodic
+    def _tick(self, now: float) -> None:
+        for wid, due in list(self.respawn_at.items()):
+            if now >= due and not self.stopping:
+                del self.respawn_at[wid]
+                before = {c.pid for c in self.children.values()}
+                self._spawn(wid)
+                new = [c for c in self.children.values() if c.pid not in before]
+                if new:
+                    say(f"Respawned uisge worker {wid} (new pid: {new[0].pid})")
+        for child in list(self.children.values()):
+            if child.kill_at is not None and now > child.kill_at:
+                say(f"worker {child.wid} (pid: {child.pid}) did not finish within worker-reload-mercy "
+                    f"({self.opts.worker_reload_mercy} s): killing it")
+                child.kill_at = None
+                try:
+                    os.kill(child.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if self.preflight is not None and self.preflight.poll() is not None:
+            self._preflight_done()
+        if now >= self.next_second:
+            self.next_second = now + 1.0
+            if self.log_path and self.opts.log_maxsize and logfile.rotate_if_big(self.log_path, self.opts.log_maxsize):
+                self._broadcast(b"l")
+
+    def _broadcast(self, message: bytes) -> None:
+        for child in self.children.values():
+            try:
+                child.ctl.send(message)
+            except OSError:
+                pass
+
+    # ---------------------------------------------------------------- signals and commands
+    def _on_wake(self) -> None:
+        try:
+            while os.read(self.wake_r, 512):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+        signals, self.signals = self.signals, []
+        for signum in signals:
+            if signum == signal.SIGHUP:
+                self._reload(brutal=False)
+            elif signum == signal.SIGTERM:
+                if self.opts.sigterm_reload:
+                    self._reload(brutal=True)
+                else:
+                    self._stop("graceful", "SIGTERM")
+            elif signum in (signal.SIGINT, signal.SIGQUIT):
+                self._stop("brutal", signal.Signals(signum).name)
+            elif signum == signal.SIGUSR1:
+                self._stats()
+            elif signum == signal.SIGTSTP:
+                say("SIGTSTP (pause) is not supported by uisge; ignored")
+
+    def _on_fifo(self, fifo: MasterFifo) -> None:
+        for letter in fifo.read():
+            if letter not in COMMANDS:
+                say(f"master-fifo {fifo.path}: unknown command {letter!r}; known: {''.join(sorted(COMMANDS))}")
+                continue
+            say(f"master-fifo {fifo.path}: {letter} ({COMMANDS[letter]})")
+            if letter in "rR":
+                self._reload(brutal=letter == "R")
+            elif letter in "qQ":
+                self._stop("graceful" if letter == "q" else "brutal", f"master-fifo {letter}")
+            elif letter in "wWc":
+                self._reload_workers(brutal=letter == "W")
+            elif letter == "s":
+                self._stats()
+            elif letter in "lL":
+                if self.log_path:
+                    if letter == "L":
+                        logfile.rotate_if_big(self.log_path, 0)
+                    else:
+                        logfile.reopen(self.log_path)
+                    self._broadcast(b"l")
+            elif letter == "P" and self.opts.pidfile:
+                pidfile.write(self.opts.pidfile, os.getpid())
+
+    def _stats(self) -> None:
+        say(f"uisge master (pid: {os.getpid()}), generation {self.generation}, {len(self.children)} workers:")
+        for child in sorted(self.children.values(), key=lambda c: (c.generation, c.wid)):
+            state = "leaving" if child.leaving_since is not None else ("accepting" if child.ready else "starting")
+            say(f"worker {child.wid} (pid: {child.pid}) generation {child.generation}: {state}, up "
+                f"{time.monotonic() - child.spawned:.0f} s")
+
+    def _stop(self, mode: str, why: str) -> None:
+        if self.stopping == "brutal" or self.stopping == mode:
+            return
+        self.stopping = mode
+        notify.notify("STOPPING=1", f"STATUS=stopping ({why})")
+        if mode == "graceful":
+            say(f"{why} received: gracefully stopping workers (they finish what they have, including the "
+                f"listen backlog, within worker-reload-mercy = {self.opts.worker_reload_mercy} s)...")
+        else:
+            say(f"{why} received: killing workers...")
+        self.respawn_at.clear()
+        if self.preflight is not None:
+            self.preflight.kill()
+        for child in list(self.children.values()):
+            if mode == "brutal" and child.leaving_since is not None:
+                child.leaving_since = None  # ask again, harder
+            self._ask_to_leave(child, graceful=mode == "graceful")
+
+    def _reload_workers(self, brutal: bool) -> None:
+        """A new generation of workers forked from this master (no re-exec); old ones leave as new ones
+        accept. Picks up new code only with lazy-apps."""
+        if self.stopping:
+            return
+        say("...gracefully reloading workers..." if not brutal else "...brutally reloading workers...")
+        self.preflight_brutal = brutal
+        self.generation += 1
+        self.generation_started = time.monotonic()
+        self.announced = False
+        for wid in range(1, self.processes + 1):
+            self._spawn(wid)
+
+    def _reload(self, brutal: bool) -> None:
+        if self.stopping or self.preflight is not None:
+            return
+        notify.notify("RELOADING=1", "STATUS=reloading")
+        if self.lazy:
+            self._reload_workers(brutal)
+            return
+        say("...gracefully reloading: checking that the new code and config load; the workers keep serving...")
+        env = dict(os.environ, **{PREFLIGHT_ENV: "1"})
+        env.pop(REEXEC_ENV, None)
+        self.preflight_brutal = brutal
+        self.preflight = subprocess.Popen([sys.executable, "-m", "uisge", *self.argv], cwd=self.start_cwd, env=env,
+                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def _preflight_done(self) -> None:
+        proc, self.preflight = self.preflight, None
+        output = proc.stdout.read().decode("utf-8", "replace") if proc.stdout else ""
+        if proc.returncode != 0:
+            say(f"reload aborted: the new code or config does not load (exit code {proc.returncode}):\n"
+                f"{output.rstrip()}\nthe running workers keep serving the previous version; fix it and reload "
+                f"again")
+            notify.notify("READY=1", "STATUS=reload failed; serving the previous version")
+            return
+        self._reexec()
+
+    def _reexec(self) -> None:
+        say("binary reloading uisge: the listening sockets and running workers stay; new workers get the new code")
+        state = {
+            "generation": self.generation,
+            "listeners": [[l.option, l.address, l.sock.fileno(), l.name] for l in self.listeners],
+            "workers": [{"wid": c.wid, "pid": c.pid, "ctl": c.ctl.fileno(), "generation": c.generation}
+                        for c in self.children.values() if c.leaving_since is None],
+            "brutal": self.preflight_brutal,
+        }
+        for listener in self.listeners:
+            listener.sock.set_inheritable(True)
+        for child in self.children.values():
+            child.ctl.set_inheritable(True)
+            child.ctl.setblocking(True)
+        for fifo in self.fifos:
+            fifo.close(remove=False)
+        env = dict(os.environ, **{REEXEC_ENV: json.dumps(state)})
+        sys.stderr.flush()
+        sys.stdout.flush()
+        try:
+            os.chdir(self.start_cwd)
+            os.execve(sys.executable, [sys.executable, "-m", "uisge", *self.argv], env)
+        except OSError as exc:
+            say(f"re-exec failed: {exc}; the running workers keep serving")
+            for path in self.opts.master_fifo:
+                fifo = MasterFifo(path)
+                self.fifos.append(fifo)
+                self.sel.register(fifo.fd, selectors.EVENT_READ, lambda f=fifo: self._on_fifo(f))
+
+    # ---------------------------------------------------------------- exit
+    exit_code = 0
+
+    def _goodbye(self) -> int:
+        for fifo in self.fifos:
+            fifo.close(remove=True)
+        if self.opts.vacuum:
+            if self.opts.pidfile:
+                pidfile.remove(self.opts.pidfile, os.getpid())
+            for listener in self.listeners:
+                if listener.path:
+                    try:
+                        os.unlink(listener.path)
+                    except OSError:
+                        pass
+            say("vacuum: removed the pidfile and unix sockets")
+        say("goodbye to uisge.")
+        return self.exit_code
