@@ -48,6 +48,19 @@ ROWS: tuple[tuple[str, str, str], ...] = (
      "the environ)",
      "dropped, as PEP 3333 wants; their value fills `CONTENT_TYPE`/`CONTENT_LENGTH` only if nginx did not "
      "send those"),
+    ("graceful reload (SIGHUP, `--reload`, FIFO `r`)",
+     "waits until every worker has finished, then re-execs the master: new requests wait in the listen "
+     "backlog meanwhile, and a syntax error in the new code takes the instance down",
+     "first checks in a separate process that the new config and code load (if not, the reload is refused "
+     "with the traceback and the old workers go on), then re-execs the master with the workers still "
+     "serving; each old worker leaves once its replacement accepts"),
+    ("`daemonize`",
+     "the shell returns at once, even if the server then fails to start",
+     "the shell returns once the workers accept, or prints why the start failed with the end of the log; "
+     "a missing log directory is created"),
+    ("a worker dying at boot again and again",
+     "respawned at once each time (`worker respawning too fast` after a burst)",
+     "respawned with a growing delay (up to 30 s) and a log line calling it a crash loop"),
     ("XML configs",
      "supported when built with libxml2",
      "refused with a message; convert to ini"),

@@ -17,11 +17,14 @@ OPTIONS = (
     opt("gid", "str", "Drop privileges to this group (name or number) after binding sockets.", metavar="GROUP"),
     opt("no-initgroups", "flag", "Do not set supplementary groups when dropping privileges."),
     opt("umask", "octal", "File mode creation mask.", metavar="MASK"),
-    opt("die-on-term", "flag", "Stop on SIGTERM."),
+    opt("die-on-term", "flag", "Stop on SIGTERM (accepted for compatibility: uisge always does).",
+        deviation="SIGTERM stops gracefully by default (uWSGI 2.0: a brutal reload unless `die-on-term`): "
+        "workers stop accepting, serve what they have and what waits in the listen backlog, then exit 0, "
+        "as systemd, Docker and Kubernetes expect. `sigterm-reload` brings back 2.0's behaviour."),
     opt("reload-mercy", "int", "Seconds given to attached daemons and a whole reload to finish.", default=30,
         **planned(4)),
     opt("worker-reload-mercy", "int", "Seconds a stopping or reloading worker gets to finish its requests "
-        "before it is killed.", default=30),
+        "before it is killed.", default=60),
     opt("mule-reload-mercy", "int", "Seconds a reloading mule gets.", default=30, **planned(8)),
     opt("master-fifo", "path", "A FIFO the master reads single-letter commands from.", repeat=True,
         implies_master=True),

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import socket
 
+from uisge.errors import UisgeError
+
 LISTEN_FDS_START = 3
 
 
@@ -36,4 +38,11 @@ def activated_sockets() -> list[socket.socket]:
         return []
     for name in ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"):
         os.environ.pop(name, None)  # not for our children
-    return [socket.socket(fileno=fd) for fd in range(LISTEN_FDS_START, LISTEN_FDS_START + count)]
+    out = []
+    for fd in range(LISTEN_FDS_START, LISTEN_FDS_START + count):
+        try:
+            out.append(socket.socket(fileno=fd))
+        except OSError as exc:
+            raise UisgeError(f"LISTEN_FDS={count} (socket activation) but fd {fd} is not a socket: {exc.strerror}; "
+                             f"check the .socket unit") from None
+    return out
