@@ -18,9 +18,9 @@ import traceback
 from uisge import __version__, logfile
 from uisge.config.convert import Address
 from uisge.errors import AppLoadError, UisgeError
-from uisge.master import daemon, notify, privileges, procname
+from uisge.master import daemon, notify, pidfile, privileges, procname
 from uisge.master.listeners import bind, somaxconn
-from uisge.master.master import PREFLIGHT_ENV, REEXEC_ENV, Master
+from uisge.master.master import PREFLIGHT_ENV, REEXEC_ENV, Master, vacuum
 from uisge.worker.loop import Listener, Worker
 from uisge.worker.respond import FileWrapper
 from uisge.wsgi.environ import base_environ
@@ -158,8 +158,12 @@ def serve(opts, argv: list[str]) -> int:
         for line in prepare_environment(opts):
             say(line)
         listeners = _listeners(opts, reexec["listeners"] if reexec else [])
+        if opts.pidfile and reexec is None and not (detach and opts.daemonize2):
+            pidfile.write(opts.pidfile, os.getpid())  # before dropping privileges: /run is root's
         for line in privileges.drop(opts):
             say(line)
+        if opts.pidfile2 and reexec is None and not (detach and opts.daemonize2):
+            pidfile.write(opts.pidfile2, os.getpid())
     except (UisgeError, AppLoadError) as exc:
         say(f"uisge: {exc}")
         return EXIT_CONFIG
@@ -171,6 +175,13 @@ def serve(opts, argv: list[str]) -> int:
             return EXIT_APP
     if detach and opts.daemonize2:
         ready_fd = daemon.detach(log_path, terminal)
+        try:
+            for path in (opts.pidfile, opts.pidfile2):
+                if path:
+                    pidfile.write(path, os.getpid())
+        except UisgeError as exc:
+            say(f"uisge: {exc}")
+            return EXIT_CONFIG
     mode = "preforking" if opts.processes > 1 else "single process"
     if opts.threads > 1:
         mode += "+threaded" if opts.processes > 1 else " threaded"
@@ -187,9 +198,15 @@ def serve(opts, argv: list[str]) -> int:
         procname.set_title(opts, "worker 1")
         notify.notify("READY=1", "STATUS=serving")
         daemon.say_ready(ready_fd)
-        return Worker(opts, listeners, apps, 1).run()
+        try:
+            return Worker(opts, listeners, apps, 1).run()
+        finally:
+            vacuum(opts, listeners)
     daemon.say_ready(ready_fd)
-    return _fork_workers(opts, listeners, apps)
+    try:
+        return _fork_workers(opts, listeners, apps)
+    finally:
+        vacuum(opts, listeners)
 
 
 def _fork_workers(opts, listeners, apps) -> int:

@@ -284,3 +284,50 @@ def test_daemonize_reports_a_failed_start(tmp_path):
                          capture_output=True, text=True, timeout=30, cwd=str(tmp_path))
     assert out.returncode == 1
     assert "did not start" in out.stderr and "missing.py" in out.stderr
+
+
+def test_lazy_apps_reload_picks_up_new_code_without_reexec(tmp_path):
+    app = tmp_path / "versioned.py"
+    app.write_text(VERSIONED_APP.format(version=1))
+    server = master(tmp_path, "--processes", "2", "--lazy-apps", app=str(app))
+    try:
+        address = server.address()
+        assert wait_for(lambda: get(address) == (200, b"version 1"))
+        app.write_text(VERSIONED_APP.format(version=2))
+        os.kill(server.proc.pid, signal.SIGHUP)
+        assert wait_for(lambda: "reload complete" in server.log(), 20), server.log()
+        assert wait_for(lambda: get(address) == (200, b"version 2"))
+        assert "binary reloading" not in server.log()
+    finally:
+        server.stop()
+
+
+def test_a_worker_dying_at_boot_is_a_crash_loop_with_backoff(tmp_path):
+    app = tmp_path / "flaky.py"
+    # imports fine in the master (preloaded), but every worker dies as soon as it starts
+    app.write_text("import os\n"
+                   "def application(environ, start_response):\n"
+                   "    start_response('200 OK', [])\n"
+                   "    return [b'']\n"
+                   "os.register_at_fork(after_in_child=lambda: os._exit(3))\n")
+    server = master(tmp_path, "--processes", "1", app=str(app))
+    try:
+        assert wait_for(lambda: "crash loop" in server.log(), 15), server.log()
+        spawned = server.log().count("spawned uisge worker")
+        time.sleep(1.5)
+        assert server.log().count("spawned uisge worker") <= spawned + 2  # backing off, not spinning
+        assert server.proc.poll() is None
+    finally:
+        server.stop()
+
+
+def test_process_titles(tmp_path):
+    pytest.importorskip("setproctitle")
+    server = master(tmp_path, "--processes", "2", "--procname-prefix-spaced", "mysite")
+    try:
+        workers = wait_for(lambda: len(children(server.proc.pid)) == 2 and children(server.proc.pid))
+        titles = {Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ").strip()
+                  for pid in [server.proc.pid, *workers]}
+        assert titles == {"mysite uisge master", "mysite uisge worker 1", "mysite uisge worker 2"}, titles
+    finally:
+        server.stop()

@@ -11,7 +11,7 @@ OPTIONS = (
     opt("daemonize", "path", "Detach into the background and log to this file.", short="d", metavar="LOGFILE"),
     opt("daemonize2", "path", "Detach after the app is loaded and log to this file.", metavar="LOGFILE"),
     opt("pidfile", "path", "Write the master's pid to this file.", metavar="FILE"),
-    opt("pidfile2", "path", "Write the pid file after dropping privileges.", metavar="FILE", **planned(4)),
+    opt("pidfile2", "path", "Write the pid file after dropping privileges.", metavar="FILE"),
     opt("vacuum", "flag", "Remove the pidfile and unix sockets on exit."),
     opt("uid", "str", "Drop privileges to this user (name or number) after binding sockets.", metavar="USER"),
     opt("gid", "str", "Drop privileges to this group (name or number) after binding sockets.", metavar="GROUP"),
@@ -28,7 +28,8 @@ OPTIONS = (
     opt("mule-reload-mercy", "int", "Seconds a reloading mule gets.", default=30, **planned(8)),
     opt("master-fifo", "path", "A FIFO the master reads single-letter commands from.", repeat=True,
         implies_master=True),
-    opt("no-orphans", "flag", "Workers die when the master dies.", **planned(4)),
+    opt("no-orphans", "flag", "Workers die when the master dies.", **ignored(
+        "uisge workers always leave when the master is gone: they see its control socket close")),
     opt("procname-prefix", "str", "Prefix of process titles."),
     opt("procname-prefix-spaced", "str", "Prefix of process titles, followed by a space."),
     opt("procname-append", "str", "Suffix of process titles."),

@@ -104,8 +104,6 @@ class Master:
     def run(self) -> int:
         self._install_signals()
         procname.set_title(self.opts, "master")
-        if self.opts.pidfile:
-            pidfile.write(self.opts.pidfile, os.getpid())
         for path in self.opts.master_fifo:
             fifo = MasterFifo(path)
             self.fifos.append(fifo)
@@ -470,15 +468,22 @@ class Master:
     def _goodbye(self) -> int:
         for fifo in self.fifos:
             fifo.close(remove=True)
-        if self.opts.vacuum:
-            if self.opts.pidfile:
-                pidfile.remove(self.opts.pidfile, os.getpid())
-            for listener in self.listeners:
-                if listener.path:
-                    try:
-                        os.unlink(listener.path)
-                    except OSError:
-                        pass
-            say("vacuum: removed the pidfile and unix sockets")
+        vacuum(self.opts, self.listeners)
         say("goodbye to uisge.")
         return self.exit_code
+
+
+def vacuum(opts, listeners: list[Listener]) -> None:
+    """`vacuum`: remove our pidfiles and unix socket files on the way out."""
+    if not opts.vacuum:
+        return
+    for path in (opts.pidfile, opts.pidfile2):
+        if path:
+            pidfile.remove(path, os.getpid())
+    for listener in listeners:
+        if listener.path:
+            try:
+                os.unlink(listener.path)
+            except OSError:
+                pass
+    say("vacuum: removed the pidfile and unix sockets")
