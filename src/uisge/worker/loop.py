@@ -22,7 +22,7 @@ from typing import Any, Callable
 from uisge.errors import RequestError
 from uisge.protocol.http import HttpParser
 from uisge.protocol.uwsgi import DYNAMIC_VARS, UwsgiRequest, parse_header, parse_vars
-from uisge.worker.reqlog import RequestLog
+from uisge.worker.reqlog import RequestLog, ctime_now
 from uisge.worker.respond import ClientGone, Responder, error_response, run_app
 from uisge.wsgi.environ import make_input, uwsgi_environ
 
@@ -152,6 +152,8 @@ class Worker:
                     break
             events = self.ep.poll(1.0 if self.running else 0.1)
             self.now = time.monotonic()
+            if self.logging:
+                self.log.ctime = ctime_now(time.time())
             for fd, _ev in events:
                 conn = self.conns.get(fd)
                 if conn is not None:
@@ -351,6 +353,9 @@ class Worker:
             self.requests = n = self.requests + 1
         if self.logging:
             duration = perf_counter() - t0
+            if self.log.plain:
+                self.log.fast(env, responder, duration, nvars or (len(env) - 9) * 2, var_bytes, n)
+                return
             self.log.request(env, responder.status_code, responder.body_sent,
                              responder.header_count + (1 if responder.http else 0), responder.header_bytes,
                              time.time() - duration, duration, nvars or (len(env) - 9) * 2, var_bytes, n, n, 0)
