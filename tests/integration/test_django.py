@@ -54,7 +54,7 @@ processes = 1
         assert status == 200, server.log()
         assert "Django administration" in body
         assert "csrftoken=" in headers.get("Set-Cookie", "")
-        assert "GET /admin/login/ => generated" in server.log()
+        assert server.wait_log("GET /admin/login/ => generated")
     finally:
         server.stop()
 

@@ -197,7 +197,7 @@ def test_sigterm_serves_in_flight_and_backlog_then_exits_0(tmp_path):
             assert slow.result(20)[0] == 200
             assert [f.result(20) for f in queued] == [(200, b"Hello World!")] * 6
         assert server.proc.wait(20) == 0
-        assert "goodbye to uisge." in server.log()
+        assert server.wait_log("goodbye to uisge.")
     finally:
         server.stop()
 

@@ -51,7 +51,7 @@ def test_curl_gets_the_app_through_nginx(behind_nginx):
     assert out.stdout.startswith("HTTP/1.1 200"), out.stdout
     assert "Content-Type: text/plain" in out.stdout
     assert out.stdout.endswith("Hello World!")
-    assert "GET /?x=1" in server.log()  # the request log line names the request as nginx relayed it
+    assert server.wait_log("GET /?x=1")  # the request log line names the request as nginx relayed it
 
 
 def test_environ_is_what_nginx_sent(behind_nginx):
