@@ -331,3 +331,17 @@ def test_process_titles(tmp_path):
         assert titles == {"mysite uisge master", "mysite uisge worker 1", "mysite uisge worker 2"}, titles
     finally:
         server.stop()
+
+
+def test_sigusr1_stats_and_sigterm_reload(tmp_path):
+    server = master(tmp_path, "--processes", "2", "--sigterm-reload")
+    try:
+        assert wait_for(lambda: len(children(server.proc.pid)) == 2)
+        os.kill(server.proc.pid, signal.SIGUSR1)
+        assert server.wait_log("worker 2 (pid:")
+        os.kill(server.proc.pid, signal.SIGTERM)  # uWSGI 2.0's meaning, asked for: a reload, not a stop
+        assert wait_for(lambda: "reload complete" in server.log(), 20), server.log()
+        assert server.proc.poll() is None
+        assert get(server.address()) == (200, b"Hello World!")
+    finally:
+        server.stop()

@@ -77,6 +77,7 @@ class Master:
         self.fifos: list[MasterFifo] = []
         self.log_path = logfile.log_path(opts)
         self.next_second = 0.0
+        self.exit_code = 0
         now = time.monotonic()
         for info in adopted or ():
             ctl = socket.socket(fileno=info["ctl"])
@@ -463,8 +464,6 @@ class Master:
                 self.sel.register(fifo.fd, selectors.EVENT_READ, lambda f=fifo: self._on_fifo(f))
 
     # ---------------------------------------------------------------- exit
-    exit_code = 0
-
     def _goodbye(self) -> int:
         for fifo in self.fifos:
             fifo.close(remove=True)
