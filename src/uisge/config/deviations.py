@@ -61,6 +61,19 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("a worker dying at boot again and again",
      "respawned at once each time (`worker respawning too fast` after a burst)",
      "respawned with a growing delay (up to 30 s) and a log line calling it a crash loop"),
+    ("harakiri",
+     "the master SIGKILLs the worker; the client's connection is cut (nginx: 502) and the log names the "
+     "request but not where it was stuck",
+     "the worker's watchdog logs the request and the stuck thread's Python stack, answers 504 if no head "
+     "was sent, then the worker is killed and respawned"),
+    ("recycling (`max-requests`, `reload-on-rss`, ...)",
+     "the worker exits, then the master respawns it: one worker fewer meanwhile, and workers with the same "
+     "limits tend to recycle together",
+     "the replacement is forked and accepting before the old worker leaves, one recycle at a time; "
+     "`max-requests-delta` staggers the limits per worker id"),
+    ("`py-autoreload` / `touch-reload` with broken new code",
+     "workers reload into the broken code and die in a loop",
+     "the reload is checked first and refused with the traceback; the running workers go on"),
     ("XML configs",
      "supported when built with libxml2",
      "refused with a message; convert to ini"),

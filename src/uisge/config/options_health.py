@@ -1,40 +1,37 @@
 """Options that keep workers healthy: harakiri, recycling, memory limits, reload triggers."""
 
-from uisge.config.declare import planned, topic
+from uisge.config.declare import topic
 
 opt = topic("health")
 
 OPTIONS = (
     opt("harakiri", "int", "Kill and respawn a worker whose request runs longer than this many seconds "
-        "(0: off).", short="t", default=0, **planned(5)),
-    opt("harakiri-verbose", "flag", "Log more about harakiri'd requests.", **planned(5)),
+        "(0: off).", short="t", default=0),
+    opt("harakiri-verbose", "flag", "Log more about harakiri'd requests (uisge always logs the request and the "
+        "stuck thread's Python stack)."),
     opt("harakiri-graceful-timeout", "int", "Seconds between the graceful signal and the kill on harakiri.",
-        default=0, **planned(5)),
-    opt("harakiri-graceful-signal", "signal", "Signal sent first on harakiri.", default="SIGTERM", **planned(5)),
-    opt("max-requests", "int", "Recycle a worker after this many requests (0: never).", short="R", default=0,
-        **planned(5)),
-    opt("max-requests-delta", "int", "Add up to this many requests of random jitter to max-requests.", default=0,
-        **planned(5)),
-    opt("max-worker-lifetime", "int", "Recycle a worker after this many seconds.", default=0, **planned(5)),
-    opt("max-worker-lifetime-delta", "int", "Jitter added to max-worker-lifetime.", default=0, **planned(5)),
+        default=0),
+    opt("harakiri-graceful-signal", "signal", "Signal sent first on harakiri.", default="SIGTERM"),
+    opt("max-requests", "int", "Recycle a worker after this many requests (0: never).", short="R", default=0),
+    opt("max-requests-delta", "int", "Add up to this many requests of random jitter to max-requests.", default=0),
+    opt("max-worker-lifetime", "int", "Recycle a worker after this many seconds.", default=0),
+    opt("max-worker-lifetime-delta", "int", "Jitter added to max-worker-lifetime.", default=0),
     opt("min-worker-lifetime", "int", "Seconds a worker lives at least before max-requests recycles it.",
-        default=10, **planned(5)),
-    opt("reload-on-as", "megabytes", "Recycle a worker whose address space exceeds this many MB.", **planned(5)),
-    opt("reload-on-rss", "megabytes", "Recycle a worker whose resident memory exceeds this many MB.", **planned(5)),
+        default=10),
+    opt("reload-on-as", "megabytes", "Recycle a worker whose address space exceeds this many MB."),
+    opt("reload-on-rss", "megabytes", "Recycle a worker whose resident memory exceeds this many MB."),
     opt("evil-reload-on-as", "megabytes", "Kill a worker whose address space exceeds this many MB.",
-        implies_master=True, **planned(5)),
+        implies_master=True),
     opt("evil-reload-on-rss", "megabytes", "Kill a worker whose resident memory exceeds this many MB.",
-        implies_master=True, **planned(5)),
-    opt("memory-report", "flag", "Add memory use to each request log line.", short="m", **planned(5)),
-    opt("touch-reload", "path", "Gracefully reload when this file is touched.", repeat=True, implies_master=True,
-        **planned(5)),
+        implies_master=True),
+    opt("memory-report", "flag", "Add memory use to each request log line.", short="m"),
+    opt("touch-reload", "path", "Gracefully reload when this file is touched.", repeat=True, implies_master=True),
     opt("touch-chain-reload", "path", "Chain-reload workers one by one when this file is touched.", repeat=True,
-        implies_master=True, **planned(5)),
+        implies_master=True),
     opt("touch-workers-reload", "path", "Reload only the workers when this file is touched.", repeat=True,
-        implies_master=True, **planned(5)),
+        implies_master=True),
     opt("py-autoreload", "int", "Reload when an imported module's file changes, checking every N seconds.",
-        aliases=("py-auto-reload", "python-autoreload", "python-auto-reload"), default=0, implies_master=True,
-        **planned(5)),
-    opt("py-auto-reload-ignore", "str", "Module names py-autoreload does not watch.", repeat=True, **planned(5)),
-    opt("limit-as", "megabytes", "Limit each process's address space (RLIMIT_AS).", **planned(5)),
+        aliases=("py-auto-reload", "python-autoreload", "python-auto-reload"), default=0, implies_master=True),
+    opt("py-auto-reload-ignore", "str", "Module names py-autoreload does not watch.", repeat=True),
+    opt("limit-as", "megabytes", "Limit each process's address space (RLIMIT_AS)."),
 )

@@ -33,6 +33,13 @@ PREFLIGHT_ENV = "UISGE_PREFLIGHT"
 EXIT_APP = 22
 
 
+def _mtime(path: str) -> float | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
 def say(text: str) -> None:
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
@@ -48,6 +55,7 @@ class Child:
     ready: bool = False
     leaving_since: float | None = None  # asked to stop (reload, stop, recycle)
     kill_at: float | None = None  # SIGKILL after this
+    successor_of: int | None = None  # the pid of the worker this one replaces (recycling)
 
 
 class Master:
@@ -78,6 +86,11 @@ class Master:
         self.log_path = logfile.log_path(opts)
         self.next_second = 0.0
         self.exit_code = 0
+        self.recycle_queue: list[int] = []  # pids asking for a replacement, served one at a time
+        self.recycling: int | None = None
+        self.harakiri_count: dict[int, int] = {}
+        self.touched = {path: _mtime(path) for path in (*opts.touch_reload, *opts.touch_chain_reload,
+                                                          *opts.touch_workers_reload)}
         now = time.monotonic()
         for info in adopted or ():
             ctl = socket.socket(fileno=info["ctl"])
@@ -125,7 +138,7 @@ class Master:
         return self._goodbye()
 
     # ---------------------------------------------------------------- workers
-    def _spawn(self, wid: int) -> None:
+    def _spawn(self, wid: int, successor_of: int | None = None) -> None:
         master_end, worker_end = socket.socketpair()
         try:
             pid = os.fork()
@@ -139,7 +152,7 @@ class Master:
             master_end.close()
             self._become_worker(wid, worker_end)  # never returns
         worker_end.close()
-        child = Child(wid, pid, master_end, self.generation, time.monotonic())
+        child = Child(wid, pid, master_end, self.generation, time.monotonic(), successor_of=successor_of)
         self._track(child)
         say(f"spawned uisge worker {wid} (pid: {pid}, cores: {self.opts.threads})")
 
@@ -192,8 +205,35 @@ class Master:
             child.ready = True
             self.ever_ready = True
             self.boot_failures.pop(child.wid, None)
+            if child.successor_of is not None:
+                old = self.children.get(child.successor_of)
+                if old is not None:
+                    self._ask_to_leave(old, graceful=True)
             self._replace_old(child)
             self._maybe_announce()
+        if b"C" in data:
+            self._recycle(child)
+        if b"H" in data:
+            self.harakiri_count[child.wid] = self.harakiri_count.get(child.wid, 0) + 1
+            say(f"HARAKIRI triggered by worker {child.wid} (pid: {child.pid}); it is being killed and respawned "
+                f"(harakiri count of worker {child.wid}: {self.harakiri_count[child.wid]})")
+        if b"A" in data:
+            self._reload(brutal=False)
+
+    def _recycle(self, child: Child) -> None:
+        """Queue a worker for replacement; one recycle at a time, each old worker leaving only once its
+        replacement accepts."""
+        if child.leaving_since is not None or child.pid in self.recycle_queue or child.pid == self.recycling:
+            return
+        self.recycle_queue.append(child.pid)
+        self._next_recycle()
+
+    def _next_recycle(self) -> None:
+        while self.recycling is None and self.recycle_queue and not self.stopping:
+            old = self.children.get(self.recycle_queue.pop(0))
+            if old is not None and old.leaving_since is None:
+                self.recycling = old.pid
+                self._spawn(old.wid, successor_of=old.pid)
 
     def _forget_ctl(self, child: Child) -> None:
         try:
@@ -263,6 +303,16 @@ class Master:
     def _buried(self, child: Child, status: int) -> None:
         now = time.monotonic()
         code = os.waitstatus_to_exitcode(status)
+        if child.pid == self.recycling or (child.successor_of is not None and child.successor_of == self.recycling
+                                           and not child.ready):
+            self.recycling = None  # done (or its replacement failed: the old worker keeps serving)
+            self._next_recycle()
+        if child.pid in self.recycle_queue:
+            self.recycle_queue.remove(child.pid)
+        if child.successor_of is not None and not child.ready and child.leaving_since is None and not self.stopping:
+            say(f"the replacement of worker {child.wid} (pid: {child.pid}) died before accepting; the worker it "
+                f"was to replace keeps serving")
+            return
         if child.leaving_since is not None or self.stopping:
             say(f"worker {child.wid} buried after {now - (child.leaving_since or now):.0f} seconds (pid: {child.pid})")
             return
@@ -314,8 +364,52 @@ class Master:
             self._preflight_done()
         if now >= self.next_second:
             self.next_second = now + 1.0
+            self._check_touched()
+            if self.opts.evil_reload_on_rss or self.opts.evil_reload_on_as:
+                self._evil_checks()
             if self.log_path and self.opts.log_maxsize and logfile.rotate_if_big(self.log_path, self.opts.log_maxsize):
                 self._broadcast(b"l")
+
+    def _check_touched(self) -> None:
+        for path, before in self.touched.items():
+            now = _mtime(path)
+            if now == before:
+                continue
+            self.touched[path] = now
+            if path in self.opts.touch_reload:
+                say(f"*** {path} has been touched... grace them all !!! ***")
+                self._reload(brutal=False)
+            elif path in self.opts.touch_chain_reload:
+                say(f"*** {path} has been touched... chain reload !!! ***")
+                self._chain_reload()
+            else:
+                say(f"*** {path} has been touched... workers reload !!! ***")
+                self._reload_workers(brutal=False)
+
+    def _chain_reload(self) -> None:
+        """Every worker replaced one at a time (reference §4.7): the recycle queue does exactly that."""
+        for child in sorted(self._current(), key=lambda c: c.wid):
+            self._recycle(child)
+
+    def _evil_checks(self) -> None:
+        from uisge.worker.health import PAGE
+
+        for child in list(self.children.values()):
+            if child.leaving_since is not None:
+                continue
+            try:
+                with open(f"/proc/{child.pid}/statm") as fh:
+                    size, resident = (int(v) * PAGE for v in fh.read().split()[:2])
+            except (OSError, ValueError):
+                continue
+            limit_rss, limit_as = self.opts.evil_reload_on_rss, self.opts.evil_reload_on_as
+            if (limit_rss and resident >= limit_rss) or (limit_as and size >= limit_as):
+                what = f"RSS: {resident}" if limit_rss and resident >= limit_rss else f"AS: {size}"
+                say(f"*** EVIL RELOAD ON WORKER {child.wid} {what} (pid: {child.pid}) ***")
+                try:
+                    os.kill(child.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def _broadcast(self, message: bytes) -> None:
         for child in self.children.values():
@@ -357,7 +451,9 @@ class Master:
                 self._reload(brutal=letter == "R")
             elif letter in "qQ":
                 self._stop("graceful" if letter == "q" else "brutal", f"master-fifo {letter}")
-            elif letter in "wWc":
+            elif letter == "c":
+                self._chain_reload()
+            elif letter in "wW":
                 self._reload_workers(brutal=letter == "W")
             elif letter == "s":
                 self._stats()

@@ -22,6 +22,7 @@ from typing import Any, Callable
 from uisge.errors import RequestError
 from uisge.protocol.http import HttpParser
 from uisge.protocol.uwsgi import DYNAMIC_VARS, UwsgiRequest, parse_header, parse_vars
+from uisge.worker.health import Health, wanted as health_wanted
 from uisge.worker.reqlog import RequestLog, ctime_now
 from uisge.worker.respond import ClientGone, Responder, error_response, run_app
 from uisge.wsgi.environ import make_input, uwsgi_environ
@@ -108,6 +109,7 @@ class Worker:
         os.set_blocking(self.wake_w, False)
         self.lock = threading.Lock()
         self.now = time.monotonic()  # read once per loop round
+        self.health = Health(opts, worker_id, self._tell_master) if health_wanted(opts) else None
 
     # ---------------------------------------------------------------- setup
     def _signals(self) -> None:
@@ -142,6 +144,8 @@ class Worker:
         for _ in range(self.threads if self.threads > 1 else 0):
             threading.Thread(target=self._app_thread, daemon=True).start()
         self._tell_master(b"R")
+        if self.health is not None:
+            self.health.start()
         next_sweep = time.monotonic() + 1.0
         deadline = 0.0
         while True:
@@ -338,6 +342,8 @@ class Worker:
                 env["wsgi.url_scheme"] = proto
         responder = Responder(conn.sock, True, req.version, req.method == b"HEAD",
                               req.keep_alive and self.keepalive and self.running, self.timeout, self.extra_lines)
+        if self.health is not None:
+            self.health.begin(env, responder)
         try:
             run_app(self._app_for(env) if self.mounts else self.default_app, env, responder, self.log.error)
         finally:
@@ -351,6 +357,8 @@ class Worker:
                 n = self.requests
         else:
             self.requests = n = self.requests + 1
+        if self.health is not None:
+            self.health.end(n)
         if self.logging:
             duration = perf_counter() - t0
             if self.log.plain:
@@ -417,6 +425,8 @@ class Worker:
         environ = uwsgi_environ(conn.listener.base, req, body, size, self.spill)
         responder = Responder(conn.sock, False, env.get("SERVER_PROTOCOL") or "HTTP/1.0",
                               env.get("REQUEST_METHOD") == "HEAD", False, self.timeout, [])
+        if self.health is not None:
+            self.health.begin(environ, responder)
         try:
             run_app(self._app_for(environ) if self.mounts else self.default_app, environ, responder,
                     self.log.error)
@@ -462,6 +472,8 @@ class Worker:
 
     # ---------------------------------------------------------------- timeouts and stop
     def _sweep(self, now: float) -> None:
+        if self.health is not None:
+            self.health.tick(now)
         for conn in list(self.conns.values()):
             if conn.busy:
                 continue

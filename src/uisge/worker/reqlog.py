@@ -25,7 +25,7 @@ def ctime_now(now: float) -> str:
 
 class RequestLog:
     __slots__ = ("buffer", "enabled", "micros", "x_forwarded_for", "template", "fd", "pid", "scale", "line", "json",
-                 "prefix", "unit", "ctime", "plain")
+                 "prefix", "unit", "ctime", "plain", "memory_report")
 
     def __init__(self, opts, fd: int = 2) -> None:
         self.buffer: list[str] = []
@@ -34,6 +34,7 @@ class RequestLog:
         self.x_forwarded_for = opts.log_x_forwarded_for
         self.template = compile_format(opts.log_format) if opts.log_format else None
         self.json = bool(opts.log_json)
+        self.memory_report = bool(opts.memory_report)
         self.plain = not (self.json or self.template or self.x_forwarded_for)  # fast() may be used
         self.fd = fd
         self.pid = os.getpid()
@@ -52,11 +53,19 @@ class RequestLog:
     def fast(self, env: dict[str, Any], r, duration: float, nvars: int, var_bytes: int, n: int) -> None:
         """The default line for a finished request, read straight off its Responder `r` (the hot path)."""
         self.buffer.append(
-            f"{self.prefix}{n}/{n}] {env.get('REMOTE_ADDR', '')} ({env.get('REMOTE_USER', '')}) {{{nvars} vars in "
+            f"{self.memory() if self.memory_report else ''}{self.prefix}{n}/{n}] {env.get('REMOTE_ADDR', '')} ({env.get('REMOTE_USER', '')}) {{{nvars} vars in "
             f"{var_bytes} bytes}} [{self.ctime}] {env.get('REQUEST_METHOD', '')} {env.get('REQUEST_URI', '')} => "
             f"generated {r.body_sent} bytes in {int(duration * self.scale)} {self.unit} "
             f"({env.get('SERVER_PROTOCOL', '')} {r.status_code}) {r.header_count + r.http} headers in "
             f"{r.header_bytes} bytes (1 switches on core 0)\n")
+
+    @staticmethod
+    def memory() -> str:
+        """`memory-report`: uWSGI's prefix with this process's address space and resident memory."""
+        from uisge.worker.health import memory
+
+        size, rss = memory()
+        return f"{{address space usage: {size} bytes/{size >> 20}MB}} {{rss usage: {rss} bytes/{rss >> 20}MB}} "
 
     def request(self, env: dict[str, Any], status: int, body: int, header_count: int, header_bytes: int,
                 started: float, duration: float, nvars: int, var_bytes: int, app_req: int, total: int,
@@ -71,7 +80,7 @@ class RequestLog:
             self.buffer.append(self.template(env, status, body, header_bytes, header_count, started, duration,
                                              self.pid, core, addr) + "\n")
             return
-        self.buffer.append(self.line % (
+        self.buffer.append((self.memory() if self.memory_report else "") + self.line % (
             app_req, total, addr, env.get("REMOTE_USER", ""), nvars, var_bytes, ctime_now(started),
             env.get("REQUEST_METHOD", ""), env.get("REQUEST_URI", ""), body,
             int(duration * self.scale), env.get("SERVER_PROTOCOL", ""), status, header_count, header_bytes, core))

@@ -1,0 +1,177 @@
+"""A worker's own health: the harakiri watchdog and the decision to be recycled.
+
+harakiri: a watchdog thread sees every request's deadline; when one passes it logs the request and the
+Python stack of the thread running it (taken before anything is killed), answers 504 if no response
+head went out yet, tells the master, then the worker kills itself (after `harakiri-graceful-signal`
+and `harakiri-graceful-timeout` if set) and the master respawns it.
+
+Recycling: after `max-requests` (+ (id-1) x `max-requests-delta`, so workers do not all recycle at
+once), `max-worker-lifetime`, `reload-on-rss`/`reload-on-as`, the worker asks the master for a
+replacement and goes on serving until that one accepts. `py-autoreload` (worker 1 only) watches the
+imported modules' files and asks the master for a reload. Only built when one of these options is set,
+so a plain worker pays nothing for it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+from uisge.worker.respond import error_response
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def memory() -> tuple[int, int]:
+    """(address space, resident set) of this process, in bytes."""
+    try:
+        with open("/proc/self/statm") as fh:
+            size, resident = fh.read().split()[:2]
+        return int(size) * PAGE, int(resident) * PAGE
+    except (OSError, ValueError):
+        return 0, 0
+
+
+def wanted(opts) -> bool:
+    return bool(opts.harakiri or opts.max_requests or opts.max_worker_lifetime or opts.reload_on_rss
+                or opts.reload_on_as or opts.py_autoreload or opts.memory_report)
+
+
+class Health:
+    def __init__(self, opts, worker_id: int, tell_master: Callable[[bytes], None]) -> None:
+        self.opts = opts
+        self.worker_id = worker_id
+        self.tell_master = tell_master
+        self.harakiri = float(opts.harakiri or 0)
+        self.inflight: dict[int, tuple[float, dict[str, Any], Any]] = {}
+        self.max_requests = opts.max_requests + (worker_id - 1) * opts.max_requests_delta if opts.max_requests else 0
+        lifetime = opts.max_worker_lifetime
+        self.max_lifetime = lifetime + (worker_id - 1) * opts.max_worker_lifetime_delta if lifetime else 0
+        self.min_lifetime = opts.min_worker_lifetime
+        self.rss_limit = opts.reload_on_rss or 0
+        self.as_limit = opts.reload_on_as or 0
+        self.started = time.monotonic()
+        self.due = False
+        self.autoreload = opts.py_autoreload if worker_id == 1 else 0
+        self.next_scan = 0.0
+        self.mtimes: dict[str, float] = {}
+        if opts.limit_as:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, (opts.limit_as, opts.limit_as))
+
+    def start(self) -> None:
+        if self.harakiri:
+            threading.Thread(target=self._watchdog, name="uisge-harakiri", daemon=True).start()
+        if self.autoreload:
+            self.mtimes = self._module_mtimes()
+
+    # -- per request (called by the thread that runs the app)
+    def begin(self, env: dict[str, Any], responder: Any) -> None:
+        if self.harakiri:
+            self.inflight[threading.get_ident()] = (time.monotonic() + self.harakiri, env, responder)
+
+    def end(self, requests: int) -> None:
+        if self.harakiri:
+            self.inflight.pop(threading.get_ident(), None)
+        if self.due:
+            return
+        if self.max_requests and requests >= self.max_requests:
+            self._recycle(f"{requests} requests reached max-requests ({self.max_requests})")
+        elif (self.rss_limit or self.as_limit) and requests % 16 == 0:
+            self._check_memory()
+
+    # -- once a second, from the event loop
+    def tick(self, now: float) -> None:
+        if self.due:
+            return
+        if self.max_lifetime and now - self.started >= self.max_lifetime:
+            self._recycle(f"lived {now - self.started:.0f} s, max-worker-lifetime is {self.max_lifetime} s")
+        elif self.rss_limit or self.as_limit:
+            self._check_memory()
+        if self.autoreload and now >= self.next_scan:
+            self.next_scan = now + self.autoreload
+            self._scan_modules()
+
+    def _check_memory(self) -> None:
+        size, rss = memory()
+        if self.rss_limit and rss >= self.rss_limit:
+            self._recycle(f"rss {rss // 1048576} MB reached reload-on-rss ({self.rss_limit // 1048576} MB)")
+        elif self.as_limit and size >= self.as_limit:
+            self._recycle(f"address space {size // 1048576} MB reached reload-on-as ({self.as_limit // 1048576} MB)")
+
+    def _recycle(self, reason: str) -> None:
+        if time.monotonic() - self.started < self.min_lifetime:
+            return  # min-worker-lifetime: asked again after the next request or tick
+        self.due = True
+        self._say(f"...The work of process {os.getpid()} (worker {self.worker_id}) is done: {reason}. Seeya! "
+                  f"(it serves until its replacement accepts)")
+        self.tell_master(b"C")
+
+    # -- py-autoreload
+    def _module_mtimes(self) -> dict[str, float]:
+        ignore = set(self.opts.py_auto_reload_ignore)
+        out = {}
+        for name, module in list(sys.modules.items()):
+            path = getattr(module, "__file__", None)
+            if not path or name in ignore or not path.endswith(".py"):
+                continue
+            try:
+                out[path] = os.stat(path).st_mtime
+            except OSError:
+                continue
+        return out
+
+    def _scan_modules(self) -> None:
+        current = self._module_mtimes()
+        changed = [p for p, m in current.items() if p in self.mtimes and self.mtimes[p] != m]
+        self.mtimes = current
+        if changed:
+            self._say(f"py-autoreload: {changed[0]} changed" + (f" (and {len(changed) - 1} more)" if len(changed) > 1
+                                                                 else "") + "; asking the master for a reload")
+            self.tell_master(b"A")
+
+    # -- harakiri
+    def _watchdog(self) -> None:
+        while True:
+            time.sleep(0.1)
+            now = time.monotonic()
+            for tid, (deadline, env, responder) in list(self.inflight.items()):
+                if now >= deadline:
+                    self._harakiri(tid, env, responder, now - deadline + self.harakiri)
+                    return
+
+    def _harakiri(self, tid: int, env: dict[str, Any], responder: Any, running: float) -> None:
+        frame = sys._current_frames().get(tid)
+        stack = "".join(traceback.format_stack(frame)) if frame is not None else "  (no Python frame)\n"
+        what = f"{env.get('REQUEST_METHOD', '')} {env.get('REQUEST_URI') or env.get('PATH_INFO', '')}"
+        self._say(f"*** HARAKIRI ON WORKER {self.worker_id} (pid: {os.getpid()}) ***: {env.get('REMOTE_ADDR', '')} "
+                  f"{what} has run for {running:.1f} s (harakiri = {self.harakiri:g} s). The thread running it is "
+                  f"here:\n{stack}")
+        self.tell_master(b"H")
+        if not responder.head_sent:
+            responder.head_sent = True
+            protocol = responder.protocol if responder.protocol.startswith("HTTP/") else "HTTP/1.0"
+            try:
+                responder.sock.send(error_response(504, f"the request ran longer than harakiri "
+                                                        f"({self.harakiri:g} s) and was stopped", protocol))
+            except OSError:
+                pass
+        if self.opts.harakiri_graceful_timeout:
+            os.kill(os.getpid(), self.opts.harakiri_graceful_signal)
+            time.sleep(self.opts.harakiri_graceful_timeout)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    @staticmethod
+    def _say(text: str) -> None:
+        data = (text if text.endswith("\n") else text + "\n").encode("utf-8", "replace")
+        try:
+            while data:
+                data = data[os.write(2, data):]
+        except OSError:
+            pass
