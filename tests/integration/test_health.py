@@ -158,3 +158,38 @@ def test_crashes_of_every_kind_are_respawned(tmp_path):
         assert "killed by signal 11" in server.log() and "exit code 3" in server.log()
     finally:
         server.stop()
+
+
+def test_memory_report_and_evil_reload_on_rss(tmp_path):
+    server = master(tmp_path, "--processes", "1", "--memory-report", "--evil-reload-on-rss", "120")
+    try:
+        address = server.address()
+        assert get(address, "/") == (200, b"Hello World!")
+        assert server.wait_log("} {rss usage: ")
+        line = next(l for l in server.log().splitlines() if "{rss usage:" in l)
+        assert line.startswith("{address space usage: ") and "[pid: " in line and "GET / =>" in line
+        for _ in range(16):  # 8 MB each: past 120 MB the master kills the worker from outside
+            try:
+                get(address, "/grow")
+            except OSError:
+                break
+        assert wait_for(lambda: "EVIL RELOAD ON WORKER 1 RSS:" in server.log(), 10), server.log()[-1500:]
+        assert wait_for(lambda: "Respawned uisge worker 1" in server.log(), 5)
+        assert get(address, "/") == (200, b"Hello World!")
+    finally:
+        server.stop()
+
+
+def test_harakiri_with_threads_and_a_graceful_signal(tmp_path):
+    server = master(tmp_path, "--processes", "1", "--threads", "2", "--harakiri", "1",
+                    "--harakiri-graceful-timeout", "1", "--harakiri-graceful-signal", "SIGTERM")
+    try:
+        address = server.address()
+        started = time.monotonic()
+        status, body = get(address, "/sleep?20")
+        assert status == 504
+        assert time.monotonic() - started < 1 + 1
+        assert wait_for(lambda: "Respawned uisge worker 1" in server.log(), 10), server.log()[-1500:]
+        assert get(address, "/") == (200, b"Hello World!")
+    finally:
+        server.stop()
