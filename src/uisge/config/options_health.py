@@ -13,7 +13,9 @@ OPTIONS = (
         default=0),
     opt("harakiri-graceful-signal", "signal", "Signal sent first on harakiri.", default="SIGTERM"),
     opt("max-requests", "int", "Recycle a worker after this many requests (0: never).", short="R", default=0),
-    opt("max-requests-delta", "int", "Add up to this many requests of random jitter to max-requests.", default=0),
+    opt("max-requests-delta", "int", "Add up to this many requests of random jitter to max-requests.", default=0,
+        deviation="A random 0..N per worker and per respawn (uWSGI adds (worker id - 1) x N), so workers "
+        "respawned together still drift apart."),
     opt("max-worker-lifetime", "int", "Recycle a worker after this many seconds.", default=0),
     opt("max-worker-lifetime-delta", "int", "Jitter added to max-worker-lifetime.", default=0),
     opt("min-worker-lifetime", "int", "Seconds a worker lives at least before max-requests recycles it.",

@@ -5,7 +5,7 @@ Python stack of the thread running it (taken before anything is killed), answers
 head went out yet, tells the master, then the worker kills itself (after `harakiri-graceful-signal`
 and `harakiri-graceful-timeout` if set) and the master respawns it.
 
-Recycling: after `max-requests` (+ (id-1) x `max-requests-delta`, so workers do not all recycle at
+Recycling: after `max-requests` (+ a random 0..`max-requests-delta`, so workers do not all recycle at
 once), `max-worker-lifetime`, `reload-on-rss`/`reload-on-as`, the worker asks the master for a
 replacement and goes on serving until that one accepts. `py-autoreload` (worker 1 only) watches the
 imported modules' files and asks the master for a reload. Only built when one of these options is set,
@@ -15,6 +15,7 @@ so a plain worker pays nothing for it.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sys
 import threading
@@ -49,9 +50,10 @@ class Health:
         self.tell_master = tell_master
         self.harakiri = float(opts.harakiri or 0)
         self.inflight: dict[int, tuple[float, dict[str, Any], Any]] = {}
-        self.max_requests = opts.max_requests + (worker_id - 1) * opts.max_requests_delta if opts.max_requests else 0
+        # a random jitter per worker (and per respawn), so workers started together do not recycle together
+        self.max_requests = opts.max_requests + random.randint(0, opts.max_requests_delta) if opts.max_requests else 0
         lifetime = opts.max_worker_lifetime
-        self.max_lifetime = lifetime + (worker_id - 1) * opts.max_worker_lifetime_delta if lifetime else 0
+        self.max_lifetime = lifetime + random.randint(0, opts.max_worker_lifetime_delta) if lifetime else 0
         self.min_lifetime = opts.min_worker_lifetime
         self.rss_limit = opts.reload_on_rss or 0
         self.as_limit = opts.reload_on_as or 0
