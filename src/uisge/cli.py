@@ -85,6 +85,10 @@ def _run_action(name: str, value) -> int:
         from uisge.master import control
 
         return control.run(name, str(value))
+    if name == "connect-and-read":
+        from uisge.master import control
+
+        return control.connect_and_read(value)
     sys.stderr.write(f"uisge: `--{name}` is not available\n")
     return EXIT_CONFIG
 

@@ -189,7 +189,8 @@ def serve(opts, argv: list[str]) -> int:
     if opts.master:
         master = Master(opts, listeners, apps, lambda: _load_apps(opts), argv, start_cwd,
                         adopted=reexec["workers"] if reexec else None,
-                        generation=(reexec["generation"] + 1) if reexec else 1, ready_fd=ready_fd)
+                        generation=(reexec["generation"] + 1) if reexec else 1, ready_fd=ready_fd,
+                        board_fd=reexec.get("board") if reexec else None)
         if reexec and reexec.get("brutal"):
             master.preflight_brutal = True
         return master.run()

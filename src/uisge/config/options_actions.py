@@ -12,7 +12,7 @@ OPTIONS = (
     opt("pause", "path", "Pause/resume the instance in this pidfile (SIGTSTP).", aliases=("suspend", "resume"),
         action=True, metavar="PIDFILE", **planned(4)),
     opt("connect-and-read", "address", "Print what a stats socket sends, then exit.", action=True,
-        metavar="ADDRESS", **planned(6)),
+        metavar="ADDRESS"),
     opt("check", "flag", "Load the configuration, print every effective option with its origin and the "
         "warnings, and exit (non-zero on errors).", aliases=("check-config",), action=True),
     opt("show-config", "flag", "Print the configuration as ini, then continue.", ),

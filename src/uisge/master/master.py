@@ -26,6 +26,8 @@ from typing import Callable
 from uisge import logfile
 from uisge.master import daemon, notify, pidfile, procname
 from uisge.master.fifo import COMMANDS, MasterFifo
+from uisge.master.scoreboard import Board
+from uisge.master.stats import StatsServer
 from uisge.worker.loop import Listener, Worker
 
 REEXEC_ENV = "UISGE_REEXEC"
@@ -56,11 +58,13 @@ class Child:
     leaving_since: float | None = None  # asked to stop (reload, stop, recycle)
     kill_at: float | None = None  # SIGKILL after this
     successor_of: int | None = None  # the pid of the worker this one replaces (recycling)
+    slot: int = -1  # its scoreboard slot
 
 
 class Master:
     def __init__(self, opts, listeners: list[Listener], apps, load_apps: Callable, argv: list[str], start_cwd: str,
-                 adopted: list[dict] | None = None, generation: int = 1, ready_fd: int | None = None) -> None:
+                 adopted: list[dict] | None = None, generation: int = 1, ready_fd: int | None = None,
+                 board_fd: int | None = None) -> None:
         self.opts = opts
         self.listeners = listeners
         self.apps = apps
@@ -89,12 +93,18 @@ class Master:
         self.recycle_queue: list[int] = []  # pids asking for a replacement, served one at a time
         self.recycling: int | None = None
         self.harakiri_count: dict[int, int] = {}
+        self.respawns: dict[int, int] = {}
+        self.board = None
+        if opts.stats or opts.metrics:
+            self.board = Board(2 * self.processes + 4, fd=board_fd)
+        self.stats: StatsServer | None = None
         self.touched = {path: _mtime(path) for path in (*opts.touch_reload, *opts.touch_chain_reload,
                                                           *opts.touch_workers_reload)}
         now = time.monotonic()
         for info in adopted or ():
             ctl = socket.socket(fileno=info["ctl"])
-            child = Child(info["wid"], info["pid"], ctl, info["generation"], now, ready=True)
+            child = Child(info["wid"], info["pid"], ctl, info["generation"], now, ready=True,
+                          slot=info.get("slot", -1) if board_fd is not None else -1)
             self._track(child)
         if adopted:
             self.ever_ready = True
@@ -118,6 +128,9 @@ class Master:
     def run(self) -> int:
         self._install_signals()
         procname.set_title(self.opts, "master")
+        if self.opts.stats or self.opts.metrics:
+            self.stats = StatsServer(self)
+            self.stats.register(self.sel, say)
         for path in self.opts.master_fifo:
             fifo = MasterFifo(path)
             self.fifos.append(fifo)
@@ -138,7 +151,14 @@ class Master:
         return self._goodbye()
 
     # ---------------------------------------------------------------- workers
+    def _free_slot(self) -> int:
+        if self.board is None:
+            return -1
+        used = {c.slot for c in self.children.values()}
+        return next(i for i in range(self.board.slots) if i not in used)
+
     def _spawn(self, wid: int, successor_of: int | None = None) -> None:
+        slot = self._free_slot()
         master_end, worker_end = socket.socketpair()
         try:
             pid = os.fork()
@@ -150,9 +170,10 @@ class Master:
             return
         if pid == 0:
             master_end.close()
-            self._become_worker(wid, worker_end)  # never returns
+            self._become_worker(wid, worker_end, slot)  # never returns
         worker_end.close()
-        child = Child(wid, pid, master_end, self.generation, time.monotonic(), successor_of=successor_of)
+        self.respawns[wid] = self.respawns.get(wid, -1) + 1
+        child = Child(wid, pid, master_end, self.generation, time.monotonic(), successor_of=successor_of, slot=slot)
         self._track(child)
         say(f"spawned uisge worker {wid} (pid: {pid}, cores: {self.opts.threads})")
 
@@ -161,7 +182,7 @@ class Master:
         child.ctl.setblocking(False)
         self.sel.register(child.ctl, selectors.EVENT_READ, lambda c=child: self._on_child(c))
 
-    def _become_worker(self, wid: int, ctl: socket.socket) -> None:
+    def _become_worker(self, wid: int, ctl: socket.socket, slot: int) -> None:
         code = 1
         try:
             signal.set_wakeup_fd(-1)
@@ -175,6 +196,9 @@ class Master:
                 fifo.close(remove=False)
             os.close(self.wake_r)
             os.close(self.wake_w)
+            if self.stats is not None:
+                for sock, _, _ in self.stats.socks:
+                    sock.close()
             procname.set_title(self.opts, f"worker {wid}")
             apps = self.apps
             if apps is None:
@@ -182,7 +206,8 @@ class Master:
                 if apps is None:
                     os._exit(EXIT_APP)
             reopen = (lambda: logfile.reopen(self.log_path)) if self.log_path else None
-            code = Worker(self.opts, self.listeners, apps, wid, control=ctl, reopen_log=reopen).run()
+            board = self.board.writer(slot) if self.board is not None else None
+            code = Worker(self.opts, self.listeners, apps, wid, control=ctl, reopen_log=reopen, board=board).run()
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
         except BaseException:  # noqa: BLE001 - a worker must never return into the master's loop
@@ -254,6 +279,10 @@ class Master:
         for old in list(self.children.values()):
             if old.generation < self.generation and old.leaving_since is None and (old.wid == new.wid or all_ready):
                 self._ask_to_leave(old, graceful=not self.preflight_brutal)
+
+    def all_ready(self) -> bool:
+        current = self._current()
+        return not self.stopping and len(current) >= self.processes and all(c.ready for c in current)
 
     def _maybe_announce(self) -> None:
         current = self._current()
@@ -535,12 +564,17 @@ class Master:
         state = {
             "generation": self.generation,
             "listeners": [[l.option, l.address, l.sock.fileno(), l.name] for l in self.listeners],
-            "workers": [{"wid": c.wid, "pid": c.pid, "ctl": c.ctl.fileno(), "generation": c.generation}
-                        for c in self.children.values() if c.leaving_since is None],
+            "workers": [{"wid": c.wid, "pid": c.pid, "ctl": c.ctl.fileno(), "generation": c.generation,
+                         "slot": c.slot} for c in self.children.values() if c.leaving_since is None],
+            "board": self.board.fd if self.board is not None else None,
             "brutal": self.preflight_brutal,
         }
         for listener in self.listeners:
             listener.sock.set_inheritable(True)
+        if self.board is not None:
+            os.set_inheritable(self.board.fd, True)
+        if self.stats is not None:
+            self.stats.close()
         for child in self.children.values():
             child.ctl.set_inheritable(True)
             child.ctl.setblocking(True)
@@ -561,6 +595,8 @@ class Master:
 
     # ---------------------------------------------------------------- exit
     def _goodbye(self) -> int:
+        if self.stats is not None:
+            self.stats.close()
         for fifo in self.fifos:
             fifo.close(remove=True)
         vacuum(self.opts, self.listeners)

@@ -75,10 +75,12 @@ class Conn:
 
 class Worker:
     def __init__(self, opts, listeners: list[Listener], apps: list[tuple[str, Callable]], worker_id: int = 1,
-                 control: socket.socket | None = None, reopen_log: Callable[[], None] | None = None) -> None:
+                 control: socket.socket | None = None, reopen_log: Callable[[], None] | None = None,
+                 board=None) -> None:
         self.opts = opts
         self.control = control  # our end of the master's socketpair: we say "ready", it says "reopen logs"
         self.reopen_log = reopen_log
+        self.board = board  # our scoreboard slot (scoreboard.SlotWriter) when stats are served
         self.stopping = False
         self.listeners = {l.fd: l for l in listeners}
         self.apps = apps
@@ -344,19 +346,33 @@ class Worker:
                               req.keep_alive and self.keepalive and self.running, self.timeout, self.extra_lines)
         if self.health is not None:
             self.health.begin(env, responder)
+        if self.board is not None:
+            self._board_begin()
         try:
             run_app(self._app_for(env) if self.mounts else self.default_app, env, responder, self.log.error)
         finally:
             self._count(env, responder, t0, 0, req.head_size)
         return responder.keep_alive
 
+    def _board_begin(self) -> None:
+        if self.threads > 1:
+            with self.lock:
+                self.board.begin()
+        else:
+            self.board.begin()
+
     def _count(self, env, responder: Responder, t0: float, nvars: int, var_bytes: int) -> None:
         if self.threads > 1:
             with self.lock:
                 self.requests += 1
                 n = self.requests
+                if self.board is not None:
+                    self.board.end(perf_counter() - t0, responder.body_sent + responder.header_bytes,
+                                   responder.failed)
         else:
             self.requests = n = self.requests + 1
+            if self.board is not None:
+                self.board.end(perf_counter() - t0, responder.body_sent + responder.header_bytes, responder.failed)
         if self.health is not None:
             self.health.end(n)
         if self.logging:
@@ -427,6 +443,8 @@ class Worker:
                               env.get("REQUEST_METHOD") == "HEAD", False, self.timeout, [])
         if self.health is not None:
             self.health.begin(environ, responder)
+        if self.board is not None:
+            self._board_begin()
         try:
             run_app(self._app_for(environ) if self.mounts else self.default_app, environ, responder,
                     self.log.error)

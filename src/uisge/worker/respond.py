@@ -151,6 +151,7 @@ class Responder:
     body_sent = 0
     header_bytes = 0
     header_count = 0
+    failed = False  # the app raised or broke a WSGI rule (counted as an exception in the stats)
 
     def __init__(self, sock: socket.socket, http: bool, protocol: str, head_only: bool, keep_alive: bool,
                  timeout: float, extra_lines: list[bytes]) -> None:
@@ -375,6 +376,7 @@ def run_app(app, environ: dict, responder: Responder, log_error) -> None:
         else:
             log_error(f"error in the app for {what}:\n" + traceback.format_exc())
         responder.status_code = 500
+        responder.failed = True
         responder.keep_alive = False
         if not responder.head_sent:
             responder.head_sent = True

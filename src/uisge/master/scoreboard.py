@@ -1,0 +1,90 @@
+"""The scoreboard: shared memory with one slot per worker process. The worker writes its own slot
+(counters, whether it is in a request and since when, a latency histogram); the master reads every slot
+for the stats server and metrics without asking the workers anything.
+
+One writer per slot and plain loads on the reader side: a reader may see a half-updated slot for one
+refresh, never a crash. It lives in a memfd, so a re-exec'd master maps the same board its adopted
+workers still write to. Only built when `stats` or `metrics` is set: a plain worker pays nothing.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import time
+
+# pid, requests, exceptions, tx bytes, in_request, running time (s), avg_rt (s), current start, spawned
+HEAD = struct.Struct("<QQQQQdddd")
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # seconds; +Inf is implied
+HIST = struct.Struct(f"<{len(BUCKETS) + 1}Q")
+SLOT_SIZE = 256
+assert HEAD.size + HIST.size <= SLOT_SIZE
+
+
+class Board:
+    def __init__(self, slots: int, fd: int | None = None) -> None:
+        self.slots = slots
+        if fd is None:
+            fd = os.memfd_create("uisge-scoreboard", 0)
+            os.ftruncate(fd, slots * SLOT_SIZE)
+        self.fd = fd
+        self.mem = mmap.mmap(fd, slots * SLOT_SIZE)
+
+    # -- the worker's side
+    def writer(self, slot: int) -> "SlotWriter":
+        return SlotWriter(self.mem, slot * SLOT_SIZE)
+
+    # -- the master's side
+    def read(self, slot: int) -> dict:
+        off = slot * SLOT_SIZE
+        pid, requests, exceptions, tx, in_request, running, avg_rt, current, spawned = HEAD.unpack_from(self.mem, off)
+        hist = HIST.unpack_from(self.mem, off + HEAD.size)
+        return {"pid": pid, "requests": requests, "exceptions": exceptions, "tx": tx, "in_request": in_request,
+                "running_time": running, "avg_rt": avg_rt, "current_start": current, "spawned": spawned,
+                "histogram": hist}
+
+    def clear(self, slot: int) -> None:
+        self.mem[slot * SLOT_SIZE:(slot + 1) * SLOT_SIZE] = bytes(SLOT_SIZE)
+
+
+class SlotWriter:
+    __slots__ = ("mem", "off", "hist_off", "requests", "exceptions", "tx", "in_request", "running", "avg_rt",
+                 "spawned", "pid", "hist")
+
+    def __init__(self, mem: mmap.mmap, off: int) -> None:
+        self.mem = mem
+        self.off = off
+        self.hist_off = off + HEAD.size
+        self.requests = self.exceptions = self.tx = self.in_request = 0
+        self.running = self.avg_rt = 0.0
+        self.spawned = time.time()
+        self.pid = os.getpid()
+        self.hist = [0] * (len(BUCKETS) + 1)
+        mem[off:off + SLOT_SIZE] = bytes(SLOT_SIZE)
+        self._write(0.0)
+
+    def _write(self, current: float) -> None:
+        HEAD.pack_into(self.mem, self.off, self.pid, self.requests, self.exceptions, self.tx, self.in_request,
+                       self.running, self.avg_rt, current, self.spawned)
+
+    def begin(self) -> None:
+        self.in_request += 1
+        self._write(time.time())
+
+    def end(self, duration: float, tx: int, failed: bool) -> None:
+        self.requests += 1
+        self.in_request -= 1
+        self.tx += tx
+        self.running += duration
+        self.avg_rt = (self.avg_rt + duration) / 2 if self.avg_rt else duration  # uWSGI's running average
+        if failed:
+            self.exceptions += 1
+        i = 0
+        for bound in BUCKETS:
+            if duration <= bound:
+                break
+            i += 1
+        self.hist[i] += 1
+        self._write(0.0)
+        struct.pack_into("<Q", self.mem, self.hist_off + 8 * i, self.hist[i])

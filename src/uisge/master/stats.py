@@ -1,0 +1,266 @@
+"""The stats server, run inside the master's loop: on `stats` it writes uWSGI 2.0's JSON document and
+closes (what uwsgitop and `--connect-and-read` expect); with `stats-http` (and always on `metrics`) it
+answers HTTP: `/metrics` in the Prometheus text format, `/healthz`, `/readyz`, anything else the JSON.
+
+Reads the scoreboard and /proc only; never talks to the workers, so serving stats cannot slow requests.
+A client gets at most `socket-timeout` to send its request; sends use a short timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import socket
+import struct
+import time
+from typing import TYPE_CHECKING
+
+from uisge import __version__
+from uisge.errors import UisgeError
+from uisge.master.scoreboard import BUCKETS
+from uisge.worker.health import PAGE
+
+if TYPE_CHECKING:
+    from uisge.master.master import Master
+
+TCP_INFO_UNACKED = struct.Struct("<I")  # offset 24 of struct tcp_info: a listening socket's accept queue
+
+
+def listen_queue(sock: socket.socket) -> tuple[int, int]:
+    """(connections waiting to be accepted, backlog) of a listening TCP socket (Linux TCP_INFO)."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+        return TCP_INFO_UNACKED.unpack_from(info, 24)[0], TCP_INFO_UNACKED.unpack_from(info, 28)[0]
+    except OSError:
+        return 0, 0
+
+
+def proc_memory(pid: int) -> tuple[int, int]:
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            size, resident = fh.read().split()[:2]
+        return int(resident) * PAGE, int(size) * PAGE
+    except (OSError, ValueError):
+        return 0, 0
+
+
+class StatsServer:
+    def __init__(self, master: "Master") -> None:
+        self.master = master
+        self.opts = master.opts
+        self.socks: list[tuple[socket.socket, str, bool]] = []
+        self.labels: list[str] = []
+        if self.opts.stats:
+            self.socks.append(self._bind(self.opts.stats, "stats", bool(self.opts.stats_http)))
+            self.labels.append("Stats server")
+        if self.opts.metrics:
+            self.socks.append(self._bind(self.opts.metrics, "metrics", True))
+            self.labels.append("Metrics server")
+
+    def _bind(self, addr, option: str, http: bool) -> tuple[socket.socket, str, bool]:
+        try:
+            if addr.family == "unix":
+                path = addr.path
+                if os.path.exists(path):
+                    os.unlink(path)
+                sock = socket.socket(socket.AF_UNIX)
+                sock.bind(path)
+                name = path
+            else:
+                sock = socket.socket(socket.AF_INET6 if addr.family == "inet6" else socket.AF_INET)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((addr.host or "0.0.0.0", addr.port))
+                host, port = sock.getsockname()[:2]
+                name = f"{host}:{port}"
+            sock.listen(64)
+        except OSError as exc:
+            raise UisgeError(f"{option} = {addr.text}: cannot bind: {exc.strerror or exc}") from None
+        sock.setblocking(False)
+        return sock, name, http
+
+    def register(self, sel: selectors.BaseSelector, say) -> None:
+        for (sock, name, http), kind in zip(self.socks, self.labels):
+            say(f"*** {kind} enabled on {name} fd: {sock.fileno()}{' (HTTP)' if http else ''} ***")
+            sel.register(sock, selectors.EVENT_READ, lambda s=sock, h=http: self._accept(s, h))
+        self.sel = sel
+
+    def close(self) -> None:
+        for sock, name, _ in self.socks:
+            try:
+                self.sel.unregister(sock)
+            except (KeyError, ValueError, AttributeError):
+                pass
+            sock.close()
+            if name.startswith("/"):
+                try:
+                    os.unlink(name)
+                except OSError:
+                    pass
+
+    # -- serving
+    def _accept(self, sock: socket.socket, http: bool) -> None:
+        try:
+            conn, _ = sock.accept()
+        except OSError:
+            return
+        conn.settimeout(1.0)
+        if not http:
+            self._send(conn, self.json_bytes())
+            return
+        conn.setblocking(False)
+        deadline = time.monotonic() + float(self.opts.socket_timeout or 60)
+        self.sel.register(conn, selectors.EVENT_READ, lambda c=conn, d=deadline: self._http(c, d, b""))
+
+    def _http(self, conn: socket.socket, deadline: float, buf: bytes) -> None:
+        try:
+            data = conn.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        buf += data
+        if data and b"\r\n\r\n" not in buf and b"\n\n" not in buf and len(buf) < 8192 and time.monotonic() < deadline:
+            self.sel.modify(conn, selectors.EVENT_READ, lambda c=conn, d=deadline, b=buf: self._http(c, d, b))
+            return
+        self.sel.unregister(conn)
+        conn.setblocking(True)
+        conn.settimeout(1.0)
+        if not buf:
+            conn.close()
+            return
+        line = buf.split(b"\r\n", 1)[0].split(b"\n", 1)[0].decode("latin-1").split()
+        path = line[1].split("?", 1)[0] if len(line) >= 2 else "/"
+        if path == "/metrics":
+            status, ctype, body = "200 OK", "text/plain; version=0.0.4; charset=utf-8", self.prometheus().encode()
+        elif path == "/healthz":
+            status, ctype, body = "200 OK", "text/plain", b"ok\n"
+        elif path == "/readyz":
+            ready = self.master.all_ready()
+            status, ctype, body = ("200 OK" if ready else "503 Service Unavailable"), "text/plain", \
+                (b"ready\n" if ready else b"not ready: workers are starting or the server is stopping\n")
+        else:
+            status, ctype, body = "200 OK", "application/json", self.json_bytes()
+        head = (f"HTTP/1.0 {status}\r\nConnection: close\r\nAccess-Control-Allow-Origin: *\r\n"
+                f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        self._send(conn, head + body)
+
+    @staticmethod
+    def _send(conn: socket.socket, data: bytes) -> None:
+        try:
+            conn.sendall(data)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    # -- the documents
+    def json_bytes(self) -> bytes:
+        doc = self.document()
+        if self.opts.stats_minified:
+            return json.dumps(doc, separators=(",", ":")).encode()
+        return json.dumps(doc, indent="\t", separators=(",", ":")).encode()
+
+    def workers(self) -> list[dict]:
+        """One entry per worker id: the newest process holding it."""
+        master = self.master
+        by_wid: dict[int, object] = {}
+        for child in sorted(master.children.values(), key=lambda c: (c.generation, c.spawned)):
+            if child.leaving_since is None or child.wid not in by_wid:
+                by_wid[child.wid] = child
+        out = []
+        now = time.time()
+        for wid in range(1, master.processes + 1):
+            child = by_wid.get(wid)
+            slot = master.board.read(child.slot) if child is not None and master.board is not None else None
+            rss, vsz = proc_memory(child.pid) if child is not None else (0, 0)
+            busy = bool(slot and slot["in_request"])
+            entry = {
+                "id": wid, "pid": child.pid if child else 0, "accepting": int(bool(child and child.ready)),
+                "requests": slot["requests"] if slot else 0, "delta_requests": slot["requests"] if slot else 0,
+                "exceptions": slot["exceptions"] if slot else 0,
+                "harakiri_count": master.harakiri_count.get(wid, 0), "signals": 0, "signal_queue": 0,
+                "status": "busy" if busy else "idle", "rss": rss, "vsz": vsz,
+                "running_time": int((slot["running_time"] if slot else 0) * 1_000_000),
+                "last_spawn": int(slot["spawned"]) if slot and slot["spawned"] else 0,
+                "respawn_count": master.respawns.get(wid, 0) + 1, "tx": slot["tx"] if slot else 0,
+                "avg_rt": int((slot["avg_rt"] if slot else 0) * 1_000_000),
+                "apps": [{"id": 0, "modifier1": 0, "mountpoint": "", "startup_time": 0,
+                          "requests": slot["requests"] if slot else 0,
+                          "exceptions": slot["exceptions"] if slot else 0, "chdir": ""}],
+            }
+            if not self.opts.stats_no_cores:
+                start = slot["current_start"] if slot else 0
+                entry["cores"] = [{"id": 0, "requests": slot["requests"] if slot else 0, "static_requests": 0,
+                                   "routed_requests": 0, "offloaded_requests": 0, "write_errors": 0,
+                                   "read_errors": 0, "in_request": int(busy), "vars": [],
+                                   "req_info": {"request_start": int(start)} if busy and start else {}}]
+            entry["histogram"] = slot["histogram"] if slot else (0,) * (len(BUCKETS) + 1)
+            entry["_running_seconds"] = max(0.0, now - start) if busy and slot and (start := slot["current_start"]) \
+                else 0.0
+            out.append(entry)
+        return out
+
+    def document(self) -> dict:
+        master = self.master
+        sockets, queue = [], 0
+        for listener in master.listeners:
+            waiting, backlog = listen_queue(listener.sock) if not listener.path else (0, self.opts.listen)
+            queue = max(queue, waiting)
+            sockets.append({"name": listener.name, "proto": "uwsgi" if listener.proto == "uwsgi" else "http",
+                            "queue": waiting, "max_queue": backlog or self.opts.listen, "shared": 0,
+                            "can_offload": 0})
+        workers = self.workers()
+        for w in workers:
+            w.pop("histogram")
+            w.pop("_running_seconds")
+        return {"version": f"uisge-{__version__}", "listen_queue": queue, "listen_queue_errors": 0,
+                "signal_queue": 0, "load": queue, "pid": os.getpid(), "uid": os.getuid(), "gid": os.getgid(),
+                "cwd": os.getcwd(), "locks": [{"user 0": 0}], "sockets": sockets, "workers": workers}
+
+    def prometheus(self) -> str:
+        """Prometheus text format; names follow the common uwsgi_exporter where they overlap."""
+        lines: list[str] = []
+
+        def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
+            lines.append(f"# HELP {name} {help_text}")
+            lines.append(f"# TYPE {name} {kind}")
+            for labels, value in samples:
+                lines.append(f"{name}{labels} {value}")
+
+        master = self.master
+        workers = self.workers()
+        queues = [(listener, listen_queue(listener.sock) if not listener.path else (0, 0))
+                  for listener in master.listeners]
+        metric("uwsgi_listen_queue_length", "gauge", "Connections waiting in the listen backlog.",
+               [(f'{{socket="{l.name}"}}', q[0]) for l, q in queues])
+        wl = [(f'{{worker_id="{w["id"]}"}}', w) for w in workers]
+        metric("uwsgi_worker_requests_total", "counter", "Requests served by the worker process.",
+               [(lab, w["requests"]) for lab, w in wl])
+        metric("uwsgi_worker_exceptions_total", "counter", "Requests whose app raised.",
+               [(lab, w["exceptions"]) for lab, w in wl])
+        metric("uwsgi_worker_harakiri_count_total", "counter", "Requests killed by harakiri.",
+               [(lab, w["harakiri_count"]) for lab, w in wl])
+        metric("uwsgi_worker_respawn_count_total", "counter", "Times the worker was (re)spawned.",
+               [(lab, w["respawn_count"]) for lab, w in wl])
+        metric("uwsgi_worker_busy", "gauge", "1 while the worker runs a request.",
+               [(lab, int(w["status"] == "busy")) for lab, w in wl])
+        metric("uwsgi_worker_accepting", "gauge", "1 when the worker accepts requests.",
+               [(lab, w["accepting"]) for lab, w in wl])
+        metric("uwsgi_worker_rss_bytes", "gauge", "Resident memory.", [(lab, w["rss"]) for lab, w in wl])
+        metric("uwsgi_worker_vsz_bytes", "gauge", "Address space.", [(lab, w["vsz"]) for lab, w in wl])
+        metric("uwsgi_worker_transmitted_bytes_total", "counter", "Bytes sent (head and body).",
+               [(lab, w["tx"]) for lab, w in wl])
+        metric("uwsgi_worker_average_response_time_seconds", "gauge", "Running average of request time.",
+               [(lab, w["avg_rt"] / 1e6) for lab, w in wl])
+        lines.append("# HELP uisge_request_duration_seconds Request time, all workers.")
+        lines.append("# TYPE uisge_request_duration_seconds histogram")
+        totals = [sum(w["histogram"][i] for w in workers) for i in range(len(BUCKETS) + 1)]
+        running = 0
+        for bound, count in zip((*BUCKETS, float("inf")), totals):
+            running += count
+            le = "+Inf" if bound == float("inf") else repr(bound)
+            lines.append(f'uisge_request_duration_seconds_bucket{{le="{le}"}} {running}')
+        lines.append(f"uisge_request_duration_seconds_count {running}")
+        lines.append(f"uisge_request_duration_seconds_sum {sum(w['running_time'] for w in workers) / 1e6}")
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,167 @@
+"""The stats server with real processes: uWSGI's JSON document with real values over TCP and a unix
+socket, `--connect-and-read`, stats-http with Prometheus metrics (checked by prometheus_client's
+parser), /healthz and /readyz, and the real uwsgitop from PyPI reading us in tmux."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.integration.nginx import free_port, require_tool
+from tests.integration.test_master import children, get, master, wait_for
+
+
+def read_stats(address) -> dict:
+    if isinstance(address, str):
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(address)
+    else:
+        sock = socket.create_connection(address, timeout=10)
+    data = b""
+    with sock:
+        while chunk := sock.recv(65536):
+            data += chunk
+    return json.loads(data)
+
+
+def test_stats_json_has_uwsgis_shape_and_real_values(tmp_path):
+    port = free_port()
+    server = master(tmp_path, "--processes", "2", "--threads", "1", "--stats", f"127.0.0.1:{port}")
+    try:
+        address = server.address()
+        assert server.wait_log(f"Stats server enabled on 127.0.0.1:{port}")
+        for _ in range(10):
+            assert get(address)[0] == 200
+        assert get(address, "/raise")[0] == 500
+        stats = wait_for(lambda: (s := read_stats(("127.0.0.1", port))) and
+                         sum(w["requests"] for w in s["workers"]) == 11 and s)
+        for key in ("version", "listen_queue", "listen_queue_errors", "signal_queue", "load", "pid", "uid", "gid",
+                    "cwd", "locks", "sockets", "workers"):
+            assert key in stats, key
+        assert stats["pid"] == server.proc.pid
+        workers = stats["workers"]
+        assert [w["id"] for w in workers] == [1, 2]
+        assert {w["pid"] for w in workers} == set(children(server.proc.pid))
+        for w in workers:
+            for key in ("accepting", "requests", "delta_requests", "exceptions", "harakiri_count", "signals",
+                        "status", "rss", "vsz", "running_time", "last_spawn", "respawn_count", "tx", "avg_rt",
+                        "apps", "cores"):
+                assert key in w, key
+            assert w["accepting"] == 1 and w["status"] == "idle" and w["respawn_count"] == 1
+            assert w["rss"] > 1_000_000 and w["vsz"] > w["rss"]  # real memory, read from /proc
+        assert sum(w["exceptions"] for w in workers) == 1
+        assert sum(w["tx"] for w in workers) > 11 * 12
+        assert abs(workers[0]["last_spawn"] - time.time()) < 120
+        # a busy worker and a real listen queue: both workers sleep, more connections wait in the backlog
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            futures = [pool.submit(get, address, "/sleep?1.5") for _ in range(5)]
+            time.sleep(0.6)
+            busy = read_stats(("127.0.0.1", port))
+            assert [w["status"] for w in busy["workers"]] == ["busy", "busy"]
+            assert busy["listen_queue"] >= 1 and busy["sockets"][0]["queue"] == busy["listen_queue"]
+            assert all(f.result(20)[0] == 200 for f in futures)
+    finally:
+        server.stop()
+
+
+def test_connect_and_read_and_unix_stats_socket(tmp_path):
+    path = str(tmp_path / "stats.sock")
+    server = master(tmp_path, "--processes", "1", "--stats", path, "--stats-minified")
+    try:
+        assert wait_for(lambda: os.path.exists(path))
+        out = subprocess.run([sys.executable, "-m", "uisge", "--connect-and-read", path], capture_output=True,
+                             text=True, timeout=20)
+        assert out.returncode == 0
+        doc = json.loads(out.stderr)
+        assert doc["workers"][0]["id"] == 1 and "\n" not in out.stderr.strip()  # minified: one line
+        bad = subprocess.run([sys.executable, "-m", "uisge", "--connect-and-read", str(tmp_path / "none.sock")],
+                             capture_output=True, text=True, timeout=20)
+        assert bad.returncode == 1 and "cannot connect" in bad.stderr
+    finally:
+        server.stop()
+
+
+def test_stats_http_prometheus_and_health(tmp_path):
+    parser = pytest.importorskip("prometheus_client.parser")
+    port = free_port()
+    server = master(tmp_path, "--processes", "2", "--stats", f"127.0.0.1:{port}", "--stats-http")
+    try:
+        address = server.address()
+        for _ in range(5):
+            get(address)
+        base = f"http://127.0.0.1:{port}"
+        assert json.loads(urllib.request.urlopen(base + "/", timeout=10).read())["workers"]
+        assert urllib.request.urlopen(base + "/healthz", timeout=10).read() == b"ok\n"
+        assert wait_for(lambda: urllib.request.urlopen(base + "/readyz", timeout=10).status == 200)
+        text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+        families = {f.name: f for f in parser.text_string_to_metric_families(text)}
+        requests = families["uwsgi_worker_requests"]  # the parser drops the _total suffix of counters
+        assert sum(s.value for s in requests.samples) == 5
+        assert {s.labels["worker_id"] for s in requests.samples} == {"1", "2"}
+        for name in ("uwsgi_worker_exceptions", "uwsgi_worker_harakiri_count", "uwsgi_worker_respawn_count",
+                     "uwsgi_worker_busy", "uwsgi_worker_rss_bytes", "uwsgi_listen_queue_length"):
+            assert name in families, name
+        histogram = families["uisge_request_duration_seconds"]
+        count = next(s.value for s in histogram.samples if s.name.endswith("_count"))
+        assert count == 5
+    finally:
+        server.stop()
+
+
+def test_metrics_address_and_readyz_while_stopping(tmp_path):
+    port = free_port()
+    server = master(tmp_path, "--processes", "1", "--metrics", f"127.0.0.1:{port}")
+    try:
+        assert wait_for(lambda: _status(f"http://127.0.0.1:{port}/readyz") == 200)
+        assert "uwsgi_worker_requests_total" in urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+    finally:
+        server.stop()
+
+
+def _status(url: str) -> int:
+    try:
+        return urllib.request.urlopen(url, timeout=5).status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def test_real_uwsgitop_shows_our_workers(tmp_path):
+    tmux = require_tool("tmux")
+    uwsgitop = shutil.which("uwsgitop") or os.path.join(os.path.dirname(sys.executable), "uwsgitop")
+    if not os.path.exists(uwsgitop):
+        pytest.fail("uwsgitop is not installed: it is in the [test] extras")
+    port = free_port()
+    server = master(tmp_path, "--processes", "2", "--stats", f"127.0.0.1:{port}")
+    session = f"uisge-top-{os.getpid()}"
+    try:
+        address = server.address()
+        for _ in range(7):
+            get(address)
+        subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "160", "-y", "30",
+                        f"{uwsgitop} 127.0.0.1:{port}"], check=True, timeout=20)
+
+        def screen() -> str:
+            return subprocess.run([tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True,
+                                  timeout=10).stdout
+
+        text = wait_for(lambda: "req: 7" in screen() and screen(), 15)
+        assert text, screen()
+        assert "uisge-" in text  # the header line: uwsgi-<version> - <time> - req: ... - RPS: ... - lq: ...
+        pids = children(server.proc.pid)
+        rows = [line for line in text.splitlines() if any(str(pid) in line for pid in pids)]
+        assert len(rows) == 2, text
+        assert all("idle" in row for row in rows), text
+    finally:
+        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True, timeout=10)
+        server.stop()
