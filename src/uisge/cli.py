@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     first_index = 1
     mode = "serve"
+    if args and args[0] == "top":
+        from uisge.top import main as top
+
+        return top(args[1:])
     if args and args[0] == "check":
         mode, args, first_index = "check", args[1:], 2
     show_all = False

@@ -165,3 +165,39 @@ def test_real_uwsgitop_shows_our_workers(tmp_path):
     finally:
         subprocess.run([tmux, "kill-session", "-t", session], capture_output=True, timeout=10)
         server.stop()
+
+
+def test_uisge_top_in_a_terminal(tmp_path):
+    tmux = require_tool("tmux")
+    port = free_port()
+    server = master(tmp_path, "--processes", "2", "--stats", f"127.0.0.1:{port}")
+    session = f"uisge-own-top-{os.getpid()}"
+    try:
+        address = server.address()
+        for _ in range(4):
+            get(address)
+        subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "150", "-y", "20",
+                        f"{sys.executable} -m uisge top 127.0.0.1:{port}"], check=True, timeout=20)
+
+        def screen() -> str:
+            return subprocess.run([tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True,
+                                  timeout=10).stdout
+
+        assert wait_for(lambda: "requests: 4" in screen(), 10), screen()
+        deadline, text = time.monotonic() + 6, ""
+        while time.monotonic() < deadline:  # traffic while it watches, until a refresh shows RPS above zero
+            for _ in range(20):
+                get(address)
+            text = screen()
+            if "RPS: " in text and "RPS: 0.0 " not in text.splitlines()[0]:
+                break
+        assert "RPS: " in text and "RPS: 0.0 " not in text.splitlines()[0], text
+        assert "WID" in text and "RSS" in text
+        pids = children(server.proc.pid)
+        assert len([line for line in text.splitlines() if any(f" {pid} " in line for pid in pids)]) == 2, text
+        subprocess.run([tmux, "send-keys", "-t", session, "q"], timeout=10)
+        assert wait_for(lambda: subprocess.run([tmux, "has-session", "-t", session],
+                                               capture_output=True).returncode != 0, 5)
+    finally:
+        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True, timeout=10)
+        server.stop()
