@@ -201,3 +201,45 @@ def test_uisge_top_in_a_terminal(tmp_path):
     finally:
         subprocess.run([tmux, "kill-session", "-t", session], capture_output=True, timeout=10)
         server.stop()
+
+
+ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                         "test-artifacts")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars", "--window-size=1280,900"]
+
+
+def test_live_dashboard_draws_from_real_traffic_in_chromium(tmp_path):
+    chromium = require_tool("chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
+    port = free_port()
+    server = master(tmp_path, "--processes", "2", "--stats", f"127.0.0.1:{port}", "--stats-http")
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        address = server.address()
+        page = urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": "text/html"}), timeout=10)
+        assert page.headers["Content-Type"].startswith("text/html")
+        assert b"<canvas" in page.read()
+        assert json.loads(urllib.request.urlopen(url, timeout=10).read())["workers"]  # clients like uwsgitop: JSON
+        stop = time.monotonic() + 25
+        traffic = concurrent.futures.ThreadPoolExecutor(1).submit(
+            lambda: [get(address) for _ in iter(lambda: time.monotonic() < stop, False)])
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        profile = str(tmp_path / "chromium-profile")
+        dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=6000",
+                              "--dump-dom", url], capture_output=True, text=True, timeout=60).stdout
+        shot = os.path.join(ARTIFACTS, "dashboard.png")
+        subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=6000",
+                        f"--screenshot={shot}", url], capture_output=True, timeout=60)
+        stop = 0
+        traffic.result(30)
+        import re as _re
+
+        samples = _re.search(r'id="samples" data-count="(\d+)" data-last-rps="[\d.]+" data-max-rps="([\d.]+)"', dom)
+        assert samples, dom[-2000:]
+        assert int(samples.group(1)) >= 3, "the page did not poll the stats"
+        assert float(samples.group(2)) > 0, "no requests per second drawn from the real traffic"
+        assert "master pid" in dom and "2 workers" in dom
+        assert os.path.getsize(shot) > 10_000  # a real picture: bench/README and the issue note can show it
+    finally:
+        server.stop()

@@ -1,6 +1,7 @@
 """The stats server, run inside the master's loop: on `stats` it writes uWSGI 2.0's JSON document and
 closes (what uwsgitop and `--connect-and-read` expect); with `stats-http` (and always on `metrics`) it
-answers HTTP: `/metrics` in the Prometheus text format, `/healthz`, `/readyz`, anything else the JSON.
+answers HTTP: `/metrics` in the Prometheus text format, `/healthz`, `/readyz`, a live dashboard for a
+browser asking `/` for text/html (dashboard.html polls the JSON), anything else the JSON.
 
 Reads the scoreboard and /proc only; never talks to the workers, so serving stats cannot slow requests.
 A client gets at most `socket-timeout` to send its request; sends use a short timeout.
@@ -14,6 +15,7 @@ import selectors
 import socket
 import struct
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from uisge import __version__
@@ -25,6 +27,17 @@ if TYPE_CHECKING:
     from uisge.master.master import Master
 
 TCP_INFO_UNACKED = struct.Struct("<I")  # offset 24 of struct tcp_info: a listening socket's accept queue
+
+
+DASHBOARD = Path(__file__).with_name("dashboard.html")
+
+
+def _accept_header(head: bytes) -> bytes:
+    for line in head.split(b"\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"accept":
+            return value.lower()
+    return b""
 
 
 def listen_queue(sock: socket.socket) -> tuple[int, int]:
@@ -139,6 +152,8 @@ class StatsServer:
             ready = self.master.all_ready()
             status, ctype, body = ("200 OK" if ready else "503 Service Unavailable"), "text/plain", \
                 (b"ready\n" if ready else b"not ready: workers are starting or the server is stopping\n")
+        elif path == "/" and b"text/html" in _accept_header(buf):
+            status, ctype, body = "200 OK", "text/html; charset=utf-8", DASHBOARD.read_bytes()
         else:
             status, ctype, body = "200 OK", "application/json", self.json_bytes()
         head = (f"HTTP/1.0 {status}\r\nConnection: close\r\nAccess-Control-Allow-Origin: *\r\n"
