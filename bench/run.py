@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,8 @@ SCENARIOS = [
              post_bytes=1 << 20),
     Scenario("nginx-uwsgi", "Hello world through nginx `uwsgi_pass` (unix socket), 50 connections",
              via_nginx=True, servers=("uisge", "uwsgi", "gunicorn")),
+    Scenario("stats-polled", "Hello world, keep-alive, 50 connections, uisge with a master and `stats`: "
+             "unpolled vs a client reading the stats every 100 ms", servers=("uisge-stats", "uisge-stats-polled")),
 ]
 
 
@@ -95,9 +98,12 @@ def install_peers() -> dict[str, str]:
     return {p: versions.get(p, "?") for p in ("uWSGI", "gunicorn", "granian")}
 
 
-def server_command(name: str, scenario: Scenario, port: int, sock_path: str) -> list[str]:
+def server_command(name: str, scenario: Scenario, port: int, sock_path: str, stats_port: int = 0) -> list[str]:
     """The command line of one server; with `scenario.log` its request log goes to stderr (a file)."""
     peers = PEERS / "bin"
+    if name.startswith("uisge-stats"):
+        return [sys.executable, "-m", "uisge", "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(APP),
+                "--disable-logging", "--master", "--stats", f"127.0.0.1:{stats_port}"]
     if scenario.via_nginx:
         if name == "uisge":
             return [sys.executable, "-m", "uisge", "--socket", sock_path, "--wsgi-file", str(APP),
@@ -180,6 +186,17 @@ WRK_NON2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
 WRK_TOTAL = re.compile(r"(\d+) requests in")
 
 
+def poll_stats(port: int, done: threading.Event) -> None:
+    """Read the whole stats document every 100 ms, as a monitoring client would."""
+    while not done.wait(0.1):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+                while sock.recv(65536):
+                    pass
+        except OSError:
+            pass
+
+
 def run_wrk(scenario: Scenario, port: int, duration: float, tmp: Path) -> tuple[float, int, int]:
     """(requests/s, errors, requests) of one wrk run."""
     cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{scenario.connections}", f"-d{duration:g}s"]
@@ -204,7 +221,8 @@ def measure(name: str, scenario: Scenario, duration: float, tmp: Path) -> tuple[
     sock_path = str(tmp / f"{name}.sock")
     if os.path.exists(sock_path):
         os.unlink(sock_path)
-    cmd = ["taskset", "-c", SERVER_CPU, *server_command(name, scenario, port, sock_path)]
+    stats_port = free_port()
+    cmd = ["taskset", "-c", SERVER_CPU, *server_command(name, scenario, port, sock_path, stats_port)]
     with open(tmp / f"{name}-{scenario.name}.log", "ab") as log:
         server = subprocess.Popen(cmd, cwd=HERE, stdout=subprocess.DEVNULL, stderr=log)
     nginx = None
@@ -228,7 +246,16 @@ def measure(name: str, scenario: Scenario, duration: float, tmp: Path) -> tuple[
         else:
             wait_ready(port, server, name)
         run_wrk(scenario, port, 1.0, tmp)  # warm-up
-        return run_wrk(scenario, port, duration, tmp)
+        if not name.endswith("-polled"):
+            return run_wrk(scenario, port, duration, tmp)
+        polling = threading.Event()
+        poller = threading.Thread(target=poll_stats, args=(stats_port, polling))
+        poller.start()
+        try:
+            return run_wrk(scenario, port, duration, tmp)
+        finally:
+            polling.set()
+            poller.join()
     finally:
         if nginx is not None:
             stop(nginx)
@@ -291,7 +318,7 @@ def render(scenarios, results, versions, args) -> str:
         lines += [f"**{scenario.title}**", "", "| server | requests/s | errors | uisge is |", "|---|---:|---:|---:|"]
         for name in scenario.servers:
             rps, errors, total = res[name]
-            ratio = "" if name == "uisge" or not rps else f"{ours / rps:.2f}x"
+            ratio = "" if name == "uisge" or not rps or not ours else f"{ours / rps:.2f}x"
             err = f"{errors}/{total}" if errors else "0"
             lines.append(f"| {name} | {rps:,.0f} | {err} | {ratio} |")
         lines.append("")
@@ -303,6 +330,13 @@ def render(scenarios, results, versions, args) -> str:
                 lines.append(f"- request log cost, {name}: {100 * (1 - on[name][0] / off[name][0]):.0f}% "
                              f"({off[name][0]:,.0f} -> {on[name][0]:,.0f} req/s)")
         lines.append("")
+    if "stats-polled" in results:
+        res = results["stats-polled"]
+        off, on = res["uisge-stats"][0], res["uisge-stats-polled"][0]
+        if off:
+            lines.append(f"- stats polled every 100 ms: {100 * (on / off - 1):+.0f}% throughput "
+                         f"({off:,.0f} -> {on:,.0f} req/s)")
+            lines.append("")
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ import concurrent.futures
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -123,6 +124,14 @@ def test_metrics_address_and_readyz_while_stopping(tmp_path):
     try:
         assert wait_for(lambda: _status(f"http://127.0.0.1:{port}/readyz") == 200)
         assert "uwsgi_worker_requests_total" in urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(get, server.address(), "/sleep?2")
+            time.sleep(0.5)
+            os.kill(server.proc.pid, signal.SIGTERM)  # a graceful stop drains the slow request...
+            assert wait_for(lambda: _status(f"http://127.0.0.1:{port}/readyz") == 503, 5)  # ...not ready meanwhile
+            assert _status(f"http://127.0.0.1:{port}/healthz") == 200  # but the master is alive
+            assert slow.result(20)[0] == 200
+        assert server.proc.wait(20) == 0
     finally:
         server.stop()
 

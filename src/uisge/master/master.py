@@ -280,9 +280,9 @@ class Master:
             if old.generation < self.generation and old.leaving_since is None and (old.wid == new.wid or all_ready):
                 self._ask_to_leave(old, graceful=not self.preflight_brutal)
 
-    def all_ready(self) -> bool:
-        current = self._current()
-        return not self.stopping and len(current) >= self.processes and all(c.ready for c in current)
+    def ready(self) -> bool:
+        """/readyz: the app is loaded, at least one worker accepts, and we are not draining."""
+        return not self.stopping and any(c.ready for c in self._current())
 
     def _maybe_announce(self) -> None:
         current = self._current()

@@ -149,7 +149,7 @@ class StatsServer:
         elif path == "/healthz":
             status, ctype, body = "200 OK", "text/plain", b"ok\n"
         elif path == "/readyz":
-            ready = self.master.all_ready()
+            ready = self.master.ready()
             status, ctype, body = ("200 OK" if ready else "503 Service Unavailable"), "text/plain", \
                 (b"ready\n" if ready else b"not ready: workers are starting or the server is stopping\n")
         elif path == "/" and b"text/html" in _accept_header(buf):
