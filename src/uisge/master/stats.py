@@ -184,7 +184,6 @@ class StatsServer:
             if child.leaving_since is None or child.wid not in by_wid:
                 by_wid[child.wid] = child
         out = []
-        now = time.time()
         for wid in range(1, master.processes + 1):
             child = by_wid.get(wid)
             slot = master.board.read(child.slot) if child is not None and master.board is not None else None
@@ -211,8 +210,6 @@ class StatsServer:
                                    "read_errors": 0, "in_request": int(busy), "vars": [],
                                    "req_info": {"request_start": int(start)} if busy and start else {}}]
             entry["histogram"] = slot["histogram"] if slot else (0,) * (len(BUCKETS) + 1)
-            entry["_running_seconds"] = max(0.0, now - start) if busy and slot and (start := slot["current_start"]) \
-                else 0.0
             out.append(entry)
         return out
 
@@ -228,7 +225,6 @@ class StatsServer:
         workers = self.workers()
         for w in workers:
             w.pop("histogram")
-            w.pop("_running_seconds")
         return {"version": f"uisge-{__version__}", "listen_queue": queue, "listen_queue_errors": 0,
                 "signal_queue": 0, "load": queue, "pid": os.getpid(), "uid": os.getuid(), "gid": os.getgid(),
                 "cwd": os.getcwd(), "locks": [{"user 0": 0}], "sockets": sockets, "workers": workers}
