@@ -21,6 +21,29 @@ from tests.integration.nginx import free_port, require_tool
 from tests.integration.test_master import children, get, master, wait_for
 
 
+class Tmux:
+    """A detached tmux session running `command` in a 150x25 terminal; `screen()` is what it shows."""
+
+    def __init__(self, command: str, name: str) -> None:
+        self.tmux = require_tool("tmux")
+        self.session = f"{name}-{os.getpid()}"
+        subprocess.run([self.tmux, "new-session", "-d", "-s", self.session, "-x", "160", "-y", "30", command],
+                       check=True, timeout=20)
+
+    def screen(self) -> str:
+        return subprocess.run([self.tmux, "capture-pane", "-p", "-t", self.session], capture_output=True,
+                              text=True, timeout=10).stdout
+
+    def keys(self, keys: str) -> None:
+        subprocess.run([self.tmux, "send-keys", "-t", self.session, keys], timeout=10)
+
+    def alive(self) -> bool:
+        return subprocess.run([self.tmux, "has-session", "-t", self.session], capture_output=True).returncode == 0
+
+    def close(self) -> None:
+        subprocess.run([self.tmux, "kill-session", "-t", self.session], capture_output=True, timeout=10)
+
+
 def read_stats(address) -> dict:
     if isinstance(address, str):
         sock = socket.socket(socket.AF_UNIX)
@@ -146,69 +169,56 @@ def _status(url: str) -> int:
 
 
 def test_real_uwsgitop_shows_our_workers(tmp_path):
-    tmux = require_tool("tmux")
     uwsgitop = shutil.which("uwsgitop") or os.path.join(os.path.dirname(sys.executable), "uwsgitop")
     if not os.path.exists(uwsgitop):
         pytest.fail("uwsgitop is not installed: it is in the [test] extras")
     port = free_port()
     server = master(tmp_path, "--processes", "2", "--stats", f"127.0.0.1:{port}")
-    session = f"uisge-top-{os.getpid()}"
+    top = None
     try:
         address = server.address()
         for _ in range(7):
             get(address)
-        subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "160", "-y", "30",
-                        f"{uwsgitop} 127.0.0.1:{port}"], check=True, timeout=20)
-
-        def screen() -> str:
-            return subprocess.run([tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True,
-                                  timeout=10).stdout
-
-        text = wait_for(lambda: "req: 7" in screen() and screen(), 15)
-        assert text, screen()
+        top = Tmux(f"{uwsgitop} 127.0.0.1:{port}", "uisge-uwsgitop")
+        text = wait_for(lambda: "req: 7" in top.screen() and top.screen(), 15)
+        assert text, top.screen()
         assert "uisge-" in text  # the header line: uwsgi-<version> - <time> - req: ... - RPS: ... - lq: ...
         pids = children(server.proc.pid)
         rows = [line for line in text.splitlines() if any(str(pid) in line for pid in pids)]
         assert len(rows) == 2, text
         assert all("idle" in row for row in rows), text
     finally:
-        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True, timeout=10)
+        if top is not None:
+            top.close()
         server.stop()
 
 
 def test_uisge_top_in_a_terminal(tmp_path):
-    tmux = require_tool("tmux")
     port = free_port()
     server = master(tmp_path, "--processes", "2", "--stats", f"127.0.0.1:{port}")
-    session = f"uisge-own-top-{os.getpid()}"
+    top = None
     try:
         address = server.address()
         for _ in range(4):
             get(address)
-        subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "150", "-y", "20",
-                        f"{sys.executable} -m uisge top 127.0.0.1:{port}"], check=True, timeout=20)
-
-        def screen() -> str:
-            return subprocess.run([tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True,
-                                  timeout=10).stdout
-
-        assert wait_for(lambda: "requests: 4" in screen(), 10), screen()
+        top = Tmux(f"{sys.executable} -m uisge top 127.0.0.1:{port}", "uisge-top")
+        assert wait_for(lambda: "requests: 4" in top.screen(), 10), top.screen()
         deadline, text = time.monotonic() + 6, ""
         while time.monotonic() < deadline:  # traffic while it watches, until a refresh shows RPS above zero
             for _ in range(20):
                 get(address)
-            text = screen()
+            text = top.screen()
             if "RPS: " in text and "RPS: 0.0 " not in text.splitlines()[0]:
                 break
         assert "RPS: " in text and "RPS: 0.0 " not in text.splitlines()[0], text
         assert "WID" in text and "RSS" in text
         pids = children(server.proc.pid)
         assert len([line for line in text.splitlines() if any(f" {pid} " in line for pid in pids)]) == 2, text
-        subprocess.run([tmux, "send-keys", "-t", session, "q"], timeout=10)
-        assert wait_for(lambda: subprocess.run([tmux, "has-session", "-t", session],
-                                               capture_output=True).returncode != 0, 5)
+        top.keys("q")
+        assert wait_for(lambda: not top.alive(), 5)
     finally:
-        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True, timeout=10)
+        if top is not None:
+            top.close()
         server.stop()
 
 
