@@ -167,6 +167,9 @@ def serve(opts, argv: list[str]) -> int:
     except (UisgeError, AppLoadError) as exc:
         say(f"uisge: {exc}")
         return EXIT_CONFIG
+    from uisge.worker.static import StaticFiles
+
+    StaticFiles(opts, say, announce=True)  # says which maps are in effect, once
     lazy = opts.master and (opts.lazy_apps or opts.lazy)
     apps = None
     if not lazy:

@@ -74,6 +74,16 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("`py-autoreload` / `touch-reload` with broken new code",
      "workers reload into the broken code and die in a loop",
      "the reload is checked first and refused with the traceback; the running workers go on"),
+    ("`static-map = /static=DIR` and `/static2/...`",
+     "a plain string prefix: `/static` also maps `/static2/x` and `/staticfoo`; the docroot check is a raw "
+     "prefix test, so a sibling directory `static2` is served",
+     "a mount matches itself and what is below it only; the real path must be inside the mapped directory "
+     "(or a `static-safe` one)"),
+    ("static file responses",
+     "no ETag, Date, Accept-Ranges or Cache-Control; no Content-Type for unknown extensions; 304 only for "
+     "RFC 1123 dates",
+     "ETag/If-None-Match, Last-Modified/If-Modified-Since (any HTTP date), Accept-Ranges, Cache-Control next "
+     "to Expires, UTF-8 charset on text types, `.br` preferred over `.gz`"),
     ("XML configs",
      "supported when built with libxml2",
      "refused with a message; convert to ini"),

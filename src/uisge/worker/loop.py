@@ -24,6 +24,7 @@ from uisge.protocol.http import HttpParser
 from uisge.protocol.uwsgi import DYNAMIC_VARS, UwsgiRequest, parse_header, parse_vars
 from uisge.worker.health import Health, wanted as health_wanted
 from uisge.worker.reqlog import RequestLog, ctime_now
+from uisge.worker.static import StaticFiles
 from uisge.worker.respond import ClientGone, Responder, error_response, run_app
 from uisge.wsgi.environ import make_input, uwsgi_environ
 
@@ -112,6 +113,7 @@ class Worker:
         self.lock = threading.Lock()
         self.now = time.monotonic()  # read once per loop round
         self.health = Health(opts, worker_id, self._tell_master) if health_wanted(opts) else None
+        self.static = StaticFiles(opts, self.log.error) or None  # None when no static option is set
 
     # ---------------------------------------------------------------- setup
     def _signals(self) -> None:
@@ -349,7 +351,10 @@ class Worker:
         if self.board is not None:
             self._board_begin()
         try:
-            run_app(self._app_for(env) if self.mounts else self.default_app, env, responder, self.log.error)
+            app = self._app_for(env) if self.mounts else self.default_app
+            if self.static is not None:
+                app = self.static.match(env) or app
+            run_app(app, env, responder, self.log.error)
         finally:
             self._count(env, responder, t0, 0, req.head_size)
         return responder.keep_alive
@@ -446,8 +451,10 @@ class Worker:
         if self.board is not None:
             self._board_begin()
         try:
-            run_app(self._app_for(environ) if self.mounts else self.default_app, environ, responder,
-                    self.log.error)
+            app = self._app_for(environ) if self.mounts else self.default_app
+            if self.static is not None:
+                app = self.static.match(environ) or app
+            run_app(app, environ, responder, self.log.error)
         finally:
             self._count(environ, responder, t0, req.nvars * 2, req.pktsize)
 
