@@ -40,6 +40,8 @@ pid {tmp}/nginx.pid;
 error_log {tmp}/nginx-error.log warn;
 events {{ worker_connections 256; }}
 http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
     access_log {tmp}/nginx-access.log;
     client_body_temp_path {tmp}/body;
     uwsgi_temp_path {tmp}/uwsgi;
