@@ -32,6 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 APP = HERE / "app.py"
 PEERS = HERE / ".peers"
+STATIC = HERE / "static"  # bench/static/small.css, served by the `static` scenario
 PEER_PACKAGES = ["uwsgi", "gunicorn", "granian"]
 SERVER_CPU, LOAD_CPU = "0", "1"
 MARK_BEGIN, MARK_END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -61,6 +62,8 @@ SCENARIOS = [
              post_bytes=1 << 20),
     Scenario("nginx-uwsgi", "Hello world through nginx `uwsgi_pass` (unix socket), 50 connections",
              via_nginx=True, servers=("uisge", "uwsgi", "gunicorn")),
+    Scenario("static", "A 1 KiB CSS file through `static-map`, keep-alive, 50 connections (vs hello world above)",
+             path="/static/small.css", servers=("uisge", "uwsgi")),
     Scenario("stats-polled", "Hello world, keep-alive, 50 connections, uisge with a master and `stats`: "
              "unpolled vs a client reading the stats every 100 ms", servers=("uisge-stats", "uisge-stats-polled")),
 ]
@@ -113,12 +116,13 @@ def server_command(name: str, scenario: Scenario, port: int, sock_path: str, sta
         return [str(peers / "gunicorn"), "-w", "1", "-k", "sync", "--protocol", "uwsgi", "-b", f"unix:{sock_path}",
                 "--chdir", str(HERE), "app:application"]
     address = f"127.0.0.1:{port}"
+    static = ["--static-map", f"/static={STATIC}"] if scenario.name == "static" else []
     if name == "uisge":
         log = [] if scenario.log else ["--disable-logging"]
-        return [sys.executable, "-m", "uisge", "--http-socket", address, "--wsgi-file", str(APP), *log]
+        return [sys.executable, "-m", "uisge", "--http-socket", address, "--wsgi-file", str(APP), *log, *static]
     if name == "uwsgi":
         log = [] if scenario.log else ["--disable-logging"]
-        return [str(peers / "uwsgi"), "--http-socket", address, "--wsgi-file", str(APP), *log]
+        return [str(peers / "uwsgi"), "--http-socket", address, "--wsgi-file", str(APP), *log, *static]
     if name == "gunicorn":
         return [str(peers / "gunicorn"), "-w", "1", "-k", "sync", "-b", address, "--chdir", str(HERE),
                 "app:application"]

@@ -118,3 +118,28 @@ def test_concurrent_requests_all_answered(behind_nginx):
         results = list(pool.map(one, range(300)))
     assert results == [(200, b"Hello World!")] * 300
     assert "upstream" not in nginx.error_log()  # no "upstream prematurely closed" or similar
+
+
+def test_wrong_protocol_either_way_gets_a_hint_in_the_log(tmp_path):
+    """The classic 502s: nginx's uwsgi_pass aimed at an http-socket, and proxy_pass aimed at a socket."""
+    server = Server(["--http-socket", "127.0.0.1:0", "--socket", "127.0.0.1:0", "--wsgi-file",
+                     str(APPS / "testapp.py")], cwd=str(tmp_path))
+    try:
+        host, port = server.address("HTTP")
+        uhost, uport = server.address("uwsgi")
+        wrong = Nginx(tmp_path, f"""        location /u {{
+            include /etc/nginx/uwsgi_params;
+            uwsgi_pass {host}:{port};
+        }}
+        location /h {{
+            proxy_pass http://{uhost}:{uport};
+        }}""")
+        try:
+            assert request(wrong, "GET", "/u")[0].status in (400, 502)  # nginx relays our 400
+            assert server.wait_log("a uwsgi-protocol packet arrived: point nginx's uwsgi_pass at a `socket =`")
+            assert request(wrong, "GET", "/h")[0].status in (400, 502)
+            assert server.wait_log("but an HTTP request arrived: point nginx's uwsgi_pass at it")
+        finally:
+            wrong.stop()
+    finally:
+        server.stop()

@@ -287,6 +287,11 @@ class Worker:
             try:
                 parser.feed(data)
             except RequestError as exc:
+                if conn.fresh and data[:1] == b"\0" and not parser.done:
+                    # an HTTP request never starts with a NUL byte; a uwsgi packet (modifier1 = 0) does
+                    exc = RequestError(400, f"this is an HTTP socket ({conn.listener.name}), but a uwsgi-protocol "
+                                            f"packet arrived: point nginx's uwsgi_pass at a `socket =` address, or "
+                                            f"use proxy_pass http://{conn.listener.name} for this one")
                 if parser.done:
                     self._dispatch(conn)
                 if conn.fd in self.conns and not conn.busy:

@@ -60,6 +60,12 @@ class StaticFiles:
         for path in opts.mime_file:
             self.types.read(path)
         self.cache: dict[tuple[int, int, int, int], bytes] = {}  # (dev, inode, mtime_ns, size) -> content
+        self.heads: dict[tuple, list[tuple[str, str]]] = {}  # the same key + encoding -> validator headers
+        # PATH_INFO -> (until, real path or None): realpath() costs an lstat per path component, so a
+        # resolution is kept for a second; the file itself is stat()ed on every request
+        self.resolved: dict[str, tuple[float, str | None]] = {}
+        self.real_bases: dict[str, str] = {}
+        self.ctypes: dict[str, str | None] = {}
 
     def __bool__(self) -> bool:
         return bool(self.maps or self.checks)
@@ -69,6 +75,30 @@ class StaticFiles:
         if env.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return None
         path_info = env.get("PATH_INFO", "")
+        now = time.monotonic()
+        known = self.resolved.get(path_info)
+        if known is not None and known[0] > now:
+            if known[1] is None:
+                return None
+            try:
+                st = os.stat(known[1])
+            except OSError:
+                st = None
+            if st is not None and stat.S_ISREG(st.st_mode):
+                return self._server(known[1], st)
+        found = self._match(env, path_info)
+        if len(self.resolved) > 4096:
+            self.resolved.clear()
+        self.resolved[path_info] = (now + 1.0, found)
+        if found is None:
+            return None
+        try:
+            return self._server(found, os.stat(found))
+        except OSError:
+            return None
+
+    def _match(self, env: dict[str, Any], path_info: str) -> str | None:
+        """The real path of the file to serve for `path_info`, or None."""
         if self.skip and path_info.endswith(self.skip):
             return None
         if "\0" in path_info:
@@ -76,7 +106,7 @@ class StaticFiles:
         for base in self.checks:
             found = self._resolve(base, base + "/" + path_info.lstrip("/"), path_info)
             if found:
-                return self._server(*found)
+                return found[0]
         for mount, target, whole in self.maps:
             if mount != "/" and path_info != mount and not path_info.startswith(mount + "/"):
                 continue  # `/static` maps /static and /static/..., never /static2
@@ -84,11 +114,13 @@ class StaticFiles:
             candidate = target if os.path.isfile(target) and not whole else target.rstrip("/") + "/" + rest.lstrip("/")
             found = self._resolve(target, candidate, path_info)
             if found:
-                return self._server(*found)
+                return found[0]
         return None
 
     def _resolve(self, base: str, candidate: str, path_info: str) -> tuple[str, os.stat_result] | None:
-        real_base = _real(base)
+        real_base = self.real_bases.get(base)
+        if real_base is None:
+            real_base = self.real_bases[base] = _real(base)
         real = _real(candidate)
         inside = real == real_base or real.startswith(real_base.rstrip("/") + "/")
         if not inside and not any(real == s or real.startswith(s.rstrip("/") + "/") for s in self.safe):
@@ -121,9 +153,13 @@ class StaticFiles:
 
     def _content_type(self, path: str) -> str | None:
         ext = os.path.splitext(path)[1].lower()
-        ctype = TYPES.get(ext) or self.types.guess_type(path, strict=False)[0]
+        if ext in self.ctypes:
+            return self.ctypes[ext]
+        ctype = TYPES.get(ext) or self.types.guess_type("x" + ext, strict=False)[0]
         if ctype and ctype.startswith(TEXT) and "charset" not in ctype:
             ctype += "; charset=utf-8"
+        if len(self.ctypes) < 1024:
+            self.ctypes[ext] = ctype
         return ctype
 
     def _precompressed(self, env: dict[str, Any], path: str) -> tuple[str, os.stat_result, str] | None:
@@ -152,12 +188,20 @@ class StaticFiles:
             headers.append(("Content-Encoding", coding))
         if self.gzip_all or self.gzip or self.gzip_dirs or self.gzip_exts:
             headers.append(("Vary", "Accept-Encoding"))
-        etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
-        last_modified = email.utils.formatdate(st.st_mtime, usegmt=True)
-        headers += [("Last-Modified", last_modified), ("ETag", etag), ("Accept-Ranges", "bytes")]
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        validators = self.heads.get(key)
+        if validators is None:
+            validators = [("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True)),
+                          ("ETag", f'"{st.st_mtime_ns:x}-{st.st_size:x}"'), ("Accept-Ranges", "bytes")]
+            if len(self.heads) >= 4096:
+                self.heads.clear()
+            self.heads[key] = validators
+        last_modified, etag = validators[0][1], validators[1][1]
+        headers += validators
         if ctype:
             headers.append(("Content-Type", ctype))
-        headers += self._expires(env, path, ctype, st)
+        if self.expires_uri or self.expires_file or self.expires_type or self.expires_type_mtime:
+            headers += self._expires(env, path, ctype, st)
         if _not_modified(env, etag, st.st_mtime):
             start_response("304 Not Modified", [h for h in headers if h[0] in ("ETag", "Last-Modified", "Vary")])
             return []
@@ -180,7 +224,6 @@ class StaticFiles:
         if env.get("REQUEST_METHOD") == "HEAD":
             start_response(status, headers)
             return []
-        key = (st.st_dev, st.st_ino, st.st_mtime_ns, size)
         if size <= SMALL:
             data = self.cache.get(key)
             if data is None:
