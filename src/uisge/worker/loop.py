@@ -351,6 +351,11 @@ class Worker:
                 env["wsgi.url_scheme"] = proto
         responder = Responder(conn.sock, True, req.version, req.method == b"HEAD",
                               req.keep_alive and self.keepalive and self.running, self.timeout, self.extra_lines)
+        self._call_app(env, responder, t0, 0, req.head_size)
+        return responder.keep_alive
+
+    def _call_app(self, env, responder: Responder, t0: float, nvars: int, var_bytes: int) -> None:
+        """Static files first, then the app (after manage-script-name); the same for HTTP and uwsgi."""
         if self.health is not None:
             self.health.begin(env, responder)
         if self.board is not None:
@@ -361,8 +366,7 @@ class Worker:
                 app = self.static.match(env) or app
             run_app(app, env, responder, self.log.error)
         finally:
-            self._count(env, responder, t0, 0, req.head_size)
-        return responder.keep_alive
+            self._count(env, responder, t0, nvars, var_bytes)
 
     def _board_begin(self) -> None:
         if self.threads > 1:
@@ -451,17 +455,7 @@ class Worker:
         environ = uwsgi_environ(conn.listener.base, req, body, size, self.spill)
         responder = Responder(conn.sock, False, env.get("SERVER_PROTOCOL") or "HTTP/1.0",
                               env.get("REQUEST_METHOD") == "HEAD", False, self.timeout, [])
-        if self.health is not None:
-            self.health.begin(environ, responder)
-        if self.board is not None:
-            self._board_begin()
-        try:
-            app = self._app_for(environ) if self.mounts else self.default_app
-            if self.static is not None:
-                app = self.static.match(environ) or app
-            run_app(app, environ, responder, self.log.error)
-        finally:
-            self._count(environ, responder, t0, req.nvars * 2, req.pktsize)
+        self._call_app(environ, responder, t0, req.nvars * 2, req.pktsize)
 
     # ---------------------------------------------------------------- threads
     def _app_thread(self) -> None:
