@@ -193,3 +193,29 @@ def test_harakiri_with_threads_and_a_graceful_signal(tmp_path):
         assert get(address, "/") == (200, b"Hello World!")
     finally:
         server.stop()
+
+
+def test_touch_chain_reload_and_max_worker_lifetime_replace_one_at_a_time(tmp_path):
+    trigger = tmp_path / "chain.trigger"
+    trigger.write_text("")
+    server = master(tmp_path, "--processes", "3", "--touch-chain-reload", str(trigger))
+    try:
+        address = server.address()
+        before = set(wait_for(lambda: len(children(server.proc.pid)) == 3 and children(server.proc.pid)))
+        load = Load(address)
+        time.sleep(1.2)
+        os.utime(trigger)
+        assert wait_for(lambda: not (set(children(server.proc.pid)) & before), 20), server.log()[-2000:]
+        load.stop()
+        assert load.failures == [], load.failures[:5]
+        assert "chain reload !!!" in server.log()
+    finally:
+        server.stop()
+    server = master(tmp_path, "--processes", "2", "--max-worker-lifetime", "2", "--min-worker-lifetime", "0")
+    try:
+        first = set(wait_for(lambda: len(children(server.proc.pid)) == 2 and children(server.proc.pid)))
+        assert wait_for(lambda: not (set(children(server.proc.pid)) & first), 10), server.log()[-2000:]
+        assert "max-worker-lifetime is 2 s" in server.log()
+        assert get(server.address()) == (200, b"Hello World!")
+    finally:
+        server.stop()

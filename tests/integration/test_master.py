@@ -345,3 +345,22 @@ def test_sigusr1_stats_and_sigterm_reload(tmp_path):
         assert get(server.address()) == (200, b"Hello World!")
     finally:
         server.stop()
+
+
+def test_pidfile2_and_fifo_rewrite_and_chain(tmp_path):
+    pid1, pid2, fifo = tmp_path / "a.pid", tmp_path / "b.pid", tmp_path / "m.fifo"
+    server = master(tmp_path, "--processes", "2", "--pidfile", str(pid1), "--pidfile2", str(pid2),
+                    "--master-fifo", str(fifo))
+    try:
+        assert wait_for(lambda: pid2.exists() and pid2.read_text().strip() == str(server.proc.pid))
+        pid1.unlink()
+        with open(fifo, "w") as fh:
+            fh.write("P")
+        assert wait_for(lambda: pid1.exists() and pid1.read_text().strip() == str(server.proc.pid))
+        before = set(children(server.proc.pid))
+        with open(fifo, "w") as fh:
+            fh.write("c")
+        assert wait_for(lambda: len(children(server.proc.pid)) == 2 and not (set(children(server.proc.pid)) & before),
+                        20), server.log()[-2000:]
+    finally:
+        server.stop()

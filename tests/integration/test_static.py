@@ -141,3 +141,25 @@ def test_symlink_to_a_static_safe_directory_is_served(static_server):
     assert request(static_server, "/static/link.txt")[2] == b"linked secret"
     request(static_server, "/static/escape.txt")  # a symlink out of the map, not to a safe place
     assert static_server.wait_log("security error: /static/escape.txt resolves to")
+
+
+def test_static_map2_check_expires_uri_and_mime_file(tree):
+    (tree / "docroot" / "assets").mkdir(parents=True)
+    (tree / "docroot" / "assets" / "a.txt").write_text("map2 appends the whole path")
+    (tree / "checked").mkdir()
+    (tree / "checked" / "robots.txt").write_text("User-agent: *")
+    (tree / "checked" / "thing.uisgetest").write_text("custom type")
+    mime = tree / "mime.types"
+    mime.write_text("application/x-uisge-test uisgetest\n")
+    server = Server(["--http-socket", "127.0.0.1:0", "--wsgi-file", str(APPS / "testapp.py"),
+                     "--static-map2", f"/assets={tree}/docroot", "--static-check", str(tree / "checked"),
+                     "--static-expires-uri", r"^/assets/.*\.txt$ 600", "--mime-file", str(mime)], cwd=str(tree))
+    try:
+        status, h, body = request(server, "/assets/a.txt")
+        assert body == b"map2 appends the whole path" and h["cache-control"] == "max-age=600" and "expires" in h
+        status, h, body = request(server, "/robots.txt")
+        assert body == b"User-agent: *" and "expires" not in h
+        assert request(server, "/thing.uisgetest")[1]["content-type"] == "application/x-uisge-test"
+        assert request(server, "/not-there.txt")[2] == b"Hello World!"
+    finally:
+        server.stop()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from uisge import logfile
+from uisge.errors import UisgeError
 from uisge.master import daemon, notify, pidfile, procname
 from uisge.master.fifo import COMMANDS, MasterFifo
 from uisge.master.scoreboard import Board
@@ -493,8 +494,13 @@ class Master:
                     else:
                         logfile.reopen(self.log_path)
                     self._broadcast(b"l")
-            elif letter == "P" and self.opts.pidfile:
-                pidfile.write(self.opts.pidfile, os.getpid())
+            elif letter == "P":
+                for path in (self.opts.pidfile, self.opts.pidfile2):
+                    if path:
+                        try:
+                            pidfile.write(path, os.getpid())
+                        except UisgeError as exc:  # e.g. /run is root's and we dropped privileges
+                            say(f"master-fifo P: {exc}")
 
     def _stats(self) -> None:
         say(f"uisge master (pid: {os.getpid()}), generation {self.generation}, {len(self.children)} workers:")
