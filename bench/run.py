@@ -62,8 +62,9 @@ SCENARIOS = [
              post_bytes=1 << 20),
     Scenario("nginx-uwsgi", "Hello world through nginx `uwsgi_pass` (unix socket), 50 connections",
              via_nginx=True, servers=("uisge", "uwsgi", "gunicorn")),
-    Scenario("static", "A 1 KiB CSS file through `static-map`, keep-alive, 50 connections (vs hello world above)",
-             path="/static/small.css", servers=("uisge", "uwsgi")),
+    Scenario("static", "A 1 KiB CSS file through `static-map`, keep-alive, 50 connections; `uisge-hello` is the "
+             "same uisge answering hello world from the app, in the same run",
+             path="/static/small.css", servers=("uisge", "uisge-hello", "uwsgi")),
     Scenario("stats-polled", "Hello world, keep-alive, 50 connections, uisge with a master and `stats`: "
              "unpolled vs a client reading the stats every 100 ms", servers=("uisge-stats", "uisge-stats-polled")),
 ]
@@ -117,7 +118,7 @@ def server_command(name: str, scenario: Scenario, port: int, sock_path: str, sta
                 "--chdir", str(HERE), "app:application"]
     address = f"127.0.0.1:{port}"
     static = ["--static-map", f"/static={STATIC}"] if scenario.name == "static" else []
-    if name == "uisge":
+    if name in ("uisge", "uisge-hello"):
         log = [] if scenario.log else ["--disable-logging"]
         return [sys.executable, "-m", "uisge", "--http-socket", address, "--wsgi-file", str(APP), *log, *static]
     if name == "uwsgi":
@@ -201,7 +202,7 @@ def poll_stats(port: int, done: threading.Event) -> None:
             pass
 
 
-def run_wrk(scenario: Scenario, port: int, duration: float, tmp: Path) -> tuple[float, int, int]:
+def run_wrk(scenario: Scenario, port: int, duration: float, tmp: Path, path: str = "") -> tuple[float, int, int]:
     """(requests/s, errors, requests) of one wrk run."""
     cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{scenario.connections}", f"-d{duration:g}s"]
     for header in scenario.headers:
@@ -211,7 +212,7 @@ def run_wrk(scenario: Scenario, port: int, duration: float, tmp: Path) -> tuple[
         script.write_text(f'wrk.method = "POST"\nwrk.body = string.rep("x", {scenario.post_bytes})\n'
                           f'wrk.headers["Content-Type"] = "application/octet-stream"\n')
         cmd += ["-s", str(script)]
-    cmd.append(f"http://127.0.0.1:{port}{scenario.path}")
+    cmd.append(f"http://127.0.0.1:{port}{path or scenario.path}")
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
     rps = float(WRK_LINE.search(out).group(1)) if WRK_LINE.search(out) else 0.0
     errors = sum(int(n) for n in WRK_ERRORS.search(out).groups()) if WRK_ERRORS.search(out) else 0
@@ -249,9 +250,10 @@ def measure(name: str, scenario: Scenario, duration: float, tmp: Path) -> tuple[
             wait_ready(port, nginx, "nginx")
         else:
             wait_ready(port, server, name)
-        run_wrk(scenario, port, 1.0, tmp)  # warm-up
+        path = "/" if name == "uisge-hello" else scenario.path  # the app's hello world, static-map still set
+        run_wrk(scenario, port, 1.0, tmp, path)  # warm-up
         if not name.endswith("-polled"):
-            return run_wrk(scenario, port, duration, tmp)
+            return run_wrk(scenario, port, duration, tmp, path)
         polling = threading.Event()
         poller = threading.Thread(target=poll_stats, args=(stats_port, polling))
         poller.start()

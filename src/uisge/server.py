@@ -21,6 +21,7 @@ from uisge.errors import AppLoadError, UisgeError
 from uisge.master import daemon, notify, pidfile, privileges, procname
 from uisge.master.listeners import bind, somaxconn
 from uisge.master.master import PREFLIGHT_ENV, REEXEC_ENV, Master, vacuum
+from uisge.tasks import instance
 from uisge.worker.loop import Listener, Worker
 from uisge.worker.respond import FileWrapper
 from uisge.wsgi.environ import base_environ
@@ -101,6 +102,8 @@ def _listeners(opts, inherited: list[list]) -> list[Listener]:
 def _load_apps(opts):
     """The apps, or None after saying why they did not load."""
     try:
+        for module in (*opts.get("import"), *opts.shared_import):
+            _import(module)
         apps = load_apps(opts)
     except AppLoadError as exc:
         if exc.detail:
@@ -116,11 +119,27 @@ def _load_apps(opts):
     return apps
 
 
+def _import(module: str) -> None:
+    """`import` / `shared-import`: a module (or a .py file) imported before the app, e.g. for its decorators."""
+    import importlib
+    import runpy
+
+    try:
+        if module.endswith(".py"):
+            runpy.run_path(module, run_name=os.path.splitext(os.path.basename(module))[0])
+        else:
+            importlib.import_module(module)
+    except Exception as exc:
+        raise AppLoadError(f"`import = {module}` failed: {type(exc).__name__}: {exc}",
+                           traceback.format_exc()) from None
+
+
 def _preflight(opts) -> int:
     """Reload check, run by the master in a separate process: do the config and the app load?"""
     try:
         for line in prepare_environment(opts):
             say(line)
+        instance.prepare(opts)
     except (UisgeError, AppLoadError) as exc:
         say(f"uisge: {exc}")
         return EXIT_CONFIG
@@ -164,6 +183,7 @@ def serve(opts, argv: list[str]) -> int:
             say(line)
         if opts.pidfile2 and reexec is None and not (detach and opts.daemonize2):
             pidfile.write(opts.pidfile2, os.getpid())
+        instance.prepare(opts, reexec.get("tasks") if reexec else None)
     except (UisgeError, AppLoadError) as exc:
         say(f"uisge: {exc}")
         return EXIT_CONFIG
@@ -193,7 +213,8 @@ def serve(opts, argv: list[str]) -> int:
         master = Master(opts, listeners, apps, lambda: _load_apps(opts), argv, start_cwd,
                         adopted=reexec["workers"] if reexec else None,
                         generation=(reexec["generation"] + 1) if reexec else 1, ready_fd=ready_fd,
-                        board_fd=reexec.get("board") if reexec else None)
+                        board_fd=reexec.get("board") if reexec else None,
+                        carried=reexec.get("scheduler") if reexec else None)
         if reexec and reexec.get("brutal"):
             master.preflight_brutal = True
         return master.run()

@@ -116,7 +116,7 @@ def _read_response(sock: socket.socket, buf: bytes):
     for line in lines[1:]:
         k, _, v = line.partition(":")
         headers[k.strip().lower()] = v.strip()
-    if status in (100,):
+    if status < 200 or status in (204, 304):  # never a body
         return status, headers, b"", rest
     if "content-length" in headers:
         n = int(headers["content-length"])

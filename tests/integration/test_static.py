@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import os
 import socket
+import time
 
 import pytest
 
@@ -112,6 +113,40 @@ def test_precompressed_and_new_files(static_server, tree):
     assert request(static_server, "/static/pre.css")[2] == b"x" * 1000
     (tree / "static" / "late.txt").write_text("born after start-up")
     assert request(static_server, "/static/late.txt")[2] == b"born after start-up"
+
+
+def test_repeated_requests_follow_the_file(static_server, tree):
+    """The prebuilt answer for a small file: many requests on one keep-alive connection, then the file
+    changed in place (same size), replaced by rename, and removed; each change is served at once."""
+    css = tree / "static" / "css" / "site.css"
+    sock = static_server.connect()
+
+    def get(path: str, extra: str = "") -> tuple[int, dict, bytes]:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n{extra}\r\n".encode())
+        return read_response(sock)
+
+    answers = [get("/static/css/site.css") for _ in range(20)]
+    assert all(a[0] == 200 and a[2] == b"body { color: red }\n" for a in answers)
+    assert len({tuple(sorted(a[1].items())) for a in answers if "date" not in a[1]}) <= 1
+    assert "cache-control" in answers[-1][1] and answers[-1][1]["content-type"] == "text/css; charset=utf-8"
+    assert get("/static/css/site.css", f"If-None-Match: {answers[-1][1]['etag']}\r\n")[0] == 304
+    assert get("/static/css/site.css", "Range: bytes=0-3\r\n")[2] == b"body"
+    css.write_text("body { color: blu }\n")  # same size, new mtime
+    os.utime(css, ns=(1_000_000_000, 1_000_000_000))
+    time.sleep(0.01)
+    status, h, body = get("/static/css/site.css")
+    assert body == b"body { color: blu }\n" and h["etag"] != answers[-1][1]["etag"]
+    (tree / "new.css").write_text("replaced by rename\n")
+    os.rename(tree / "new.css", css)
+    time.sleep(0.01)
+    assert get("/static/css/site.css")[2] == b"replaced by rename\n"
+    css.unlink()
+    time.sleep(0.01)
+    assert get("/static/css/site.css")[2] == b"Hello World!"  # gone: the app answers
+    sock.close()
+    status, h, body = request(static_server, "/static/app.js", "HEAD")
+    status2, h2, body2 = request(static_server, "/static/app.js", "HEAD")
+    assert status == status2 == 200 and body == body2 == b"" and h2["content-length"] == "15"
 
 
 @pytest.mark.parametrize("path", [

@@ -84,6 +84,27 @@ ROWS: tuple[tuple[str, str, str], ...] = (
      "RFC 1123 dates",
      "ETag/If-None-Match, Last-Modified/If-Modified-Since (any HTTP date), Accept-Ranges, Cache-Control next "
      "to Expires, UTF-8 charset on text types, `.br` preferred over `.gz`"),
+    ("timers and crons registered by every worker (`lazy-apps` + `@timer`/`@cron`)",
+     "each worker adds its own timer: the job runs once per worker per interval, and timers pile up across "
+     "respawns (64-slot limit)",
+     "the master keeps one timer per (signal, interval) and one cron per (signal, rule): the job runs once per "
+     "interval in one process of its target, as it does without `lazy-apps`"),
+    ("cron across a reload",
+     "a cron entry can run twice in the minute of a reload (the new master does not know the old one ran it)",
+     "the minute each cron entry last ran is carried through the master's re-exec: at most one run a minute"),
+    ("spooler task files",
+     "written in place: a crash while writing leaves a truncated task that the spooler then runs",
+     "written to a hidden temporary name, fsync()ed and renamed, so `spool()` returns only with the task "
+     "whole on disk; a spooler takes a task under flock(), so an old and a new spooler never run it twice"),
+    ("spooler on stop and reload",
+     "SIGKILLed: the running task is cut and runs again later",
+     "asked to stop: it finishes the running task (up to `mule-reload-mercy`), then leaves"),
+    ("`smart-attach-daemon` on stop",
+     "left running when the instance stops (pidfile-governed daemons outlive the master)",
+     "left running across reloads, but stopped with the instance (what systemd would do to the cgroup anyway)"),
+    ("the `uwsgi` module's functions uisge does not offer",
+     "websockets, RPC, queue, sharedarea, metrics, async/green, offload, remote caches, `cache_inc` and friends",
+     "present, but raise NotImplementedError naming the function (so `hasattr()` feature checks still pass)"),
     ("XML configs",
      "supported when built with libxml2",
      "refused with a message; convert to ini"),

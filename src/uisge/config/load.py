@@ -172,12 +172,13 @@ def _apply(state: _State) -> Options:
             col.error(f"`{entry.key}` is not supported by uisge: {option.reason}", entry.origin)
             continue
         try:
-            value = convert(option.type, raw, option.extra.get("choices", ()))
+            if option.optional_value and raw is None and option.type not in ("flag", "chmod"):
+                value = ""  # `--mule` alone: an idle mule
+            else:
+                value = convert(option.type, raw, option.extra.get("choices", ()))
         except ValueError as exc:
             col.error(f"`{entry.key} = {raw}`: {exc}", entry.origin)
             continue
-        if option.optional_value and raw is None and option.type not in ("flag", "chmod"):
-            value = ""
         if option.status in (Status.IGNORED, Status.PLANNED) and option.name not in said:
             said.add(option.name)
             col.messages.append(Message("notice", f"`{entry.key}` is {option.status_text()}", entry.origin))

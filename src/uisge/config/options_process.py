@@ -25,7 +25,7 @@ OPTIONS = (
         **planned(4)),
     opt("worker-reload-mercy", "int", "Seconds a stopping or reloading worker gets to finish its requests "
         "before it is killed.", default=60),
-    opt("mule-reload-mercy", "int", "Seconds a reloading mule gets.", default=30, **planned(8)),
+    opt("mule-reload-mercy", "int", "Seconds a stopping or reloading mule (or spooler) gets to finish.", default=30),
     opt("master-fifo", "path", "A FIFO the master reads single-letter commands from.", repeat=True,
         implies_master=True),
     opt("no-orphans", "flag", "Workers die when the master dies.", **ignored(

@@ -72,6 +72,14 @@ def check_text(opts: Options, show_all: bool = False) -> str:
         lines.append("")
         lines.append("notices:")
         lines.extend(f"  {m}" for m in notices)
+    from uisge.errors import UisgeError
+    from uisge.tasks.instance import validate
+
+    try:
+        validate(opts)  # cron, timer, daemon and cache specs: parsed only, nothing started
+    except UisgeError as exc:
+        lines.append("")
+        lines.append(f"error: {exc}")
     warnings = opts.warnings()
     lines.append("")
     if warnings:

@@ -29,11 +29,16 @@ from uisge.master import daemon, notify, pidfile, procname
 from uisge.master.fifo import COMMANDS, MasterFifo
 from uisge.master.scoreboard import Board
 from uisge.master.stats import StatsServer
+from uisge.tasks import daemons as attached
+from uisge.tasks import instance
+from uisge.tasks.runtime import RT
+from uisge.tasks.scheduler import Scheduler
 from uisge.worker.loop import Listener, Worker
 
 REEXEC_ENV = "UISGE_REEXEC"
 PREFLIGHT_ENV = "UISGE_PREFLIGHT"
 EXIT_APP = 22
+FORWARDED = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1}
 
 
 def _mtime(path: str) -> float | None:
@@ -60,12 +65,13 @@ class Child:
     kill_at: float | None = None  # SIGKILL after this
     successor_of: int | None = None  # the pid of the worker this one replaces (recycling)
     slot: int = -1  # its scoreboard slot
+    kind: str = "worker"  # or "mule" / "spooler" (those live in Master.aux, wid is the mule id / spooler index)
 
 
 class Master:
     def __init__(self, opts, listeners: list[Listener], apps, load_apps: Callable, argv: list[str], start_cwd: str,
                  adopted: list[dict] | None = None, generation: int = 1, ready_fd: int | None = None,
-                 board_fd: int | None = None) -> None:
+                 board_fd: int | None = None, carried: dict | None = None) -> None:
         self.opts = opts
         self.listeners = listeners
         self.apps = apps
@@ -96,11 +102,21 @@ class Master:
         self.harakiri_count: dict[int, int] = {}
         self.respawns: dict[int, int] = {}
         self.board = None
-        if opts.stats or opts.metrics:
+        from uisge import compat
+
+        if opts.stats or opts.metrics or compat.imported or self.lazy:  # uwsgi.workers() reads the board too
             self.board = Board(2 * self.processes + 4, fd=board_fd)
         self.stats: StatsServer | None = None
         self.touched = {path: _mtime(path) for path in (*opts.touch_reload, *opts.touch_chain_reload,
                                                           *opts.touch_workers_reload)}
+        self.scheduler = Scheduler.from_options(opts, self._route, carried)
+        self._absorb()
+        self.daemons = attached.Daemons(attached.parse(opts), lambda: self._stop("graceful", "a control daemon died"))
+        self.aux: dict[int, Child] = {}  # mules and spoolers, by pid
+        self.aux_respawn_at: dict[tuple[str, int], float] = {}
+        self.mules = instance.mules(opts)
+        self.spoolers = [(d, i) for d in RT.spooler_dirs for i in range(max(1, opts.spooler_processes or 1))]
+        self.any_worker = 0
         now = time.monotonic()
         for info in adopted or ():
             ctl = socket.socket(fileno=info["ctl"])
@@ -141,15 +157,171 @@ class Master:
         else:
             say(f"gracefully (RE)spawned uisge master process (pid: {os.getpid()}), generation {self.generation}")
         self.generation_started = time.monotonic()
+        if RT.channels is not None:
+            self.sel.register(RT.channels["master"].reader, selectors.EVENT_READ, self._on_message)
+        for index in range(len(self.spoolers)):
+            self._spawn_aux("spooler", index)
         for wid in range(1, self.processes + 1):
             self._spawn(wid)
-        while not (self.stopping and not self.children):
-            timeout = 0.2 if (self.stopping or self.respawn_at or self.preflight) else 1.0
+        for mule_id, _ in self.mules:
+            self._spawn_aux("mule", mule_id)
+        while not (self.stopping and not self.children and not self.aux):
+            timeout = 0.2 if (self.stopping or self.respawn_at or self.preflight or self.aux_respawn_at) else 1.0
+            if self.scheduler.timers:
+                due = min(t.next_at for t in self.scheduler.timers.values()) - time.monotonic()
+                timeout = max(0.005, min(timeout, due))
             for key, _ in self.sel.select(timeout):
                 key.data()
             self._reap()
             self._tick(time.monotonic())
         return self._goodbye()
+
+    # ---------------------------------------------------------------- mules, spoolers, signals
+    def _spawn_aux(self, kind: str, number: int) -> None:
+        """A mule (number = mule id) or a spooler (number = index in self.spoolers)."""
+        forked = _fork_with_control(f"{kind} {number}")
+        if forked is None:
+            self.aux_respawn_at[(kind, number)] = time.monotonic() + 1
+            return
+        pid, master_end, child_end = forked
+        if pid == 0:
+            master_end.close()
+            self._become_aux(kind, number, child_end)  # never returns
+        child_end.close()
+        child = Child(number, pid, master_end, self.generation, time.monotonic(), ready=True, kind=kind)
+        self.aux[pid] = child
+        master_end.setblocking(False)
+        if kind == "spooler":
+            directory, _ = self.spoolers[number]
+            say(f"spawned the uisge spooler on dir {directory} with pid {pid}")
+        else:
+            say(f"spawned uisge mule {number} (pid: {pid})")
+
+    def _close_inherited(self) -> None:
+        """In a freshly forked child: drop what only the master may hold."""
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1,
+                    signal.SIGTSTP, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+        self.sel.close()
+        for child in (*self.children.values(), *self.aux.values()):
+            child.ctl.close()
+        for fifo in self.fifos:
+            fifo.close(remove=False)
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+        if self.stats is not None:
+            for sock, _, _ in self.stats.socks:
+                sock.close()
+
+    def _become_aux(self, kind: str, number: int, ctl: socket.socket) -> None:
+        code = 1
+        try:
+            self._close_inherited()
+            for listener in self.listeners:
+                listener.sock.close()
+            from uisge.compat import uwsgi as uwsgi_module
+
+            if kind == "mule":
+                from uisge.tasks.mule import CURRENT, Mule
+
+                RT.become("mule", mule_id=number)
+                procname.set_title(self.opts, f"mule {number}")
+                if self.apps is None:  # lazy-apps: the mule loads the app too, for its decorators
+                    self.load_apps()
+                _post_fork(uwsgi_module)
+                mule = Mule(number, dict(self.mules)[number], ctl)
+                CURRENT.append(mule)
+                code = mule.run()
+            else:
+                from uisge.tasks.spooler import Spooler
+
+                directory, _ = self.spoolers[number]
+                RT.become("spooler")
+                procname.set_title(self.opts, "spooler")
+                if self.apps is None:
+                    self.load_apps()
+                _post_fork(uwsgi_module)
+                code = Spooler(self.opts, directory, RT.channels[f"spooler:{directory}"], ctl, RT.handle,
+                               lambda: uwsgi_module.spooler).run()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:  # noqa: BLE001 - never return into the master's loop
+            traceback.print_exc()
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+
+    def _absorb(self) -> None:
+        """Signals raised and timers registered inside the master itself (e.g. at app import)."""
+        pending, RT.pending = RT.pending, []
+        for entry in pending:
+            self._registration(entry)
+
+    def _on_message(self) -> None:
+        channel = RT.channels["master"]
+        for _ in range(256):
+            message = channel.receive()
+            if message is None:
+                return
+            if message[:1] != b"J":
+                continue
+            try:
+                self._registration(json.loads(message[1:]))
+            except (ValueError, KeyError, TypeError) as exc:
+                say(f"[uwsgi-signal] bad request to the master ignored: {exc}")
+
+    def _registration(self, entry: dict) -> None:
+        op = entry["op"]
+        if op == "register":
+            RT.targets[int(entry["num"])] = str(entry.get("target", ""))
+        elif op == "signal":
+            self._route(int(entry["num"]), entry.get("target"))
+        else:
+            self.scheduler.add(entry)
+
+    def _route(self, num: int, target: str | None) -> None:
+        """Deliver uWSGI signal `num` to its target (reference §7.2)."""
+        if target is None:
+            if num not in RT.targets:
+                say(f"[uwsgi-signal] signal {num} is not registered by any process: nothing to run (register it "
+                    f"with uwsgi.register_signal() or a uwsgidecorators decorator)")
+                return
+            target = RT.targets[num]
+        message = b"s" + bytes([num])
+        channels = RT.channels
+        ok = True
+        if target in ("", "worker", "worker0"):
+            ok = channels["workers"].send(message)
+        elif target in ("workers", "active-workers"):
+            for child in self._current():
+                _send(child.ctl, b"S" + bytes([num]))
+        elif target.startswith("worker") and target[6:].isdigit():
+            wid = int(target[6:])
+            for child in self._current():
+                if child.wid == wid:
+                    _send(child.ctl, b"S" + bytes([num]))
+        elif target in ("mule", "mule0"):
+            ok = channels["mule0"].send(message)
+        elif target == "mules":
+            for mule_id, _ in self.mules:
+                ok = channels[f"mule{mule_id}"].send(message) and ok
+        elif target.startswith("mule") and target[4:].isdigit() and f"mule{target[4:]}" in channels:
+            ok = channels[f"mule{target[4:]}"].send(message)
+        elif target == "spooler":
+            for directory in RT.spooler_dirs:
+                ok = channels[f"spooler:{directory}"].send(message) and ok
+        elif target.startswith("farm_") and f"farm:{target[5:]}" in channels:
+            ok = channels[f"farm:{target[5:]}"].send(message)
+        elif target == "subscribed":
+            return
+        else:
+            say(f"[uwsgi-signal] signal {num}: unknown target {target!r} (targets: worker, workers, workerN, mule, "
+                f"mules, muleN, spooler, farm_NAME)")
+            return
+        if not ok:
+            say(f"*** SIGNAL QUEUE IS FULL: signal {num} for {target or 'any worker'} dropped ***")
 
     # ---------------------------------------------------------------- workers
     def _free_slot(self) -> int:
@@ -160,15 +332,11 @@ class Master:
 
     def _spawn(self, wid: int, successor_of: int | None = None) -> None:
         slot = self._free_slot()
-        master_end, worker_end = socket.socketpair()
-        try:
-            pid = os.fork()
-        except OSError as exc:
-            say(f"fork() of worker {wid} failed: {exc}; trying again in 1 s")
-            master_end.close()
-            worker_end.close()
+        forked = _fork_with_control(f"worker {wid}")
+        if forked is None:
             self.respawn_at[wid] = time.monotonic() + 1
             return
+        pid, master_end, worker_end = forked
         if pid == 0:
             master_end.close()
             self._become_worker(wid, worker_end, slot)  # never returns
@@ -186,28 +354,23 @@ class Master:
     def _become_worker(self, wid: int, ctl: socket.socket, slot: int) -> None:
         code = 1
         try:
-            signal.set_wakeup_fd(-1)
-            for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1,
-                        signal.SIGTSTP, signal.SIGCHLD):
-                signal.signal(sig, signal.SIG_DFL)
-            self.sel.close()
-            for child in self.children.values():
-                child.ctl.close()
-            for fifo in self.fifos:
-                fifo.close(remove=False)
-            os.close(self.wake_r)
-            os.close(self.wake_w)
-            if self.stats is not None:
-                for sock, _, _ in self.stats.socks:
-                    sock.close()
+            self._close_inherited()
+            RT.become("worker", worker_id=wid)
             procname.set_title(self.opts, f"worker {wid}")
             apps = self.apps
             if apps is None:
                 apps = self.load_apps()
                 if apps is None:
                     os._exit(EXIT_APP)
+            from uisge.compat import uwsgi as uwsgi_module
+
+            _post_fork(uwsgi_module)
+            if self.board is not None:
+                board_reader = self.board
+                RT.workers_info = lambda: _workers_info(board_reader)
+                RT.total_requests = lambda: sum(w["requests"] for w in _workers_info(board_reader))
             reopen = (lambda: logfile.reopen(self.log_path)) if self.log_path else None
-            board = self.board.writer(slot) if self.board is not None else None
+            board = self.board.writer(slot, wid) if self.board is not None else None
             code = Worker(self.opts, self.listeners, apps, wid, control=ctl, reopen_log=reopen, board=board).run()
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
@@ -325,6 +488,11 @@ class Master:
                 continue
             child = self.children.pop(pid, None)
             if child is None:
+                aux = self.aux.pop(pid, None)
+                if aux is not None:
+                    self._aux_buried(aux, status)
+                elif not self.scheduler.reaped(pid, status):
+                    self.daemons.reaped(pid, status, time.monotonic())
                 continue
             self._forget_ctl(child)
             child.ctl.close()
@@ -371,8 +539,48 @@ class Master:
             say(f"worker respawning too fast !!! i have to sleep a bit ({self.opts.forkbomb_delay} seconds)...")
         self.respawn_at[child.wid] = now + delay
 
+    def _aux_buried(self, child: Child, status: int) -> None:
+        child.ctl.close()
+        if self.stopping or child.leaving_since is not None:
+            say(f"{child.kind} {child.wid} (pid: {child.pid}) stopped")
+            return
+        code = os.waitstatus_to_exitcode(status)
+        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        if child.kind == "spooler":
+            say(f"OOOPS the spooler is no more ({how})...trying respawn...")
+        else:
+            say(f"OOOPS mule {child.wid} (pid: {child.pid}) crippled ({how})...trying respawn...")
+        quick = time.monotonic() - child.spawned < 1.0
+        self.aux_respawn_at[(child.kind, child.wid)] = time.monotonic() + (1.0 if quick else 0.0)
+
+    def _aux_leave(self, graceful: bool) -> None:
+        for child in self.aux.values():
+            if child.leaving_since is None or not graceful:
+                child.leaving_since = time.monotonic()
+                child.kill_at = child.leaving_since + (self.opts.mule_reload_mercy if graceful else 3)
+                try:
+                    os.kill(child.pid, signal.SIGTERM if graceful else signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self.aux_respawn_at.clear()
+
     # ---------------------------------------------------------------- periodic
     def _tick(self, now: float) -> None:
+        if not self.stopping:
+            self._absorb()
+            self.scheduler.tick(now, time.time())
+            for (kind, number), due in list(self.aux_respawn_at.items()):
+                if now >= due:
+                    del self.aux_respawn_at[(kind, number)]
+                    self._spawn_aux(kind, number)
+        for child in list(self.aux.values()):
+            if child.kill_at is not None and now > child.kill_at:
+                child.kill_at = None
+                say(f"{child.kind} {child.wid} (pid: {child.pid}) did not stop in time: killing it")
+                try:
+                    os.kill(child.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         for wid, due in list(self.respawn_at.items()):
             if now >= due and not self.stopping:
                 del self.respawn_at[wid]
@@ -394,6 +602,8 @@ class Master:
             self._preflight_done()
         if now >= self.next_second:
             self.next_second = now + 1.0
+            if not self.stopping:
+                self.daemons.tick(now)
             self._check_touched()
             if self.opts.evil_reload_on_rss or self.opts.evil_reload_on_as:
                 self._evil_checks()
@@ -526,6 +736,9 @@ class Master:
             if mode == "brutal" and child.leaving_since is not None:
                 child.leaving_since = None  # ask again, harder
             self._ask_to_leave(child, graceful=mode == "graceful")
+        self._aux_leave(graceful=mode == "graceful")
+        self.scheduler.stop()
+        self.daemons.stop(attached.MERCY, reload=False)
 
     def _reload_workers(self, brutal: bool) -> None:
         """A new generation of workers forked from this master (no re-exec); old ones leave as new ones
@@ -574,7 +787,12 @@ class Master:
                          "slot": c.slot} for c in self.children.values() if c.leaving_since is None],
             "board": self.board.fd if self.board is not None else None,
             "brutal": self.preflight_brutal,
+            "tasks": instance.state(),
+            "scheduler": self.scheduler.state(),
         }
+        self._aux_leave(graceful=True)
+        self.scheduler.stop()
+        self.daemons.stop(attached.MERCY, reload=True)
         for listener in self.listeners:
             listener.sock.set_inheritable(True)
         if self.board is not None:
@@ -608,6 +826,55 @@ class Master:
         vacuum(self.opts, self.listeners)
         say("goodbye to uisge.")
         return self.exit_code
+
+
+def _fork_with_control(what: str) -> tuple[int, socket.socket, socket.socket] | None:
+    """fork() with a control socketpair (the master's end, the child's end); None if fork failed."""
+    master_end, child_end = socket.socketpair()
+    # a stop signal landing between fork() and the child's own handlers would reach the master's
+    # recording handler in the child and be lost: block them across fork(); the child unblocks them in
+    # _close_inherited() once they are back to their defaults
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+        say(f"fork() of {what} failed: {exc}; trying again in 1 s")
+        master_end.close()
+        child_end.close()
+        return None
+    if pid:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+    return pid, master_end, child_end
+
+
+def _send(sock: socket.socket, data: bytes) -> None:
+    try:
+        sock.send(data)
+    except OSError:
+        pass
+
+
+def _post_fork(uwsgi_module) -> None:
+    """uwsgi.post_fork_hook (uwsgidecorators' @postfork chain), in every process the master forks."""
+    hook = getattr(uwsgi_module, "post_fork_hook", None)
+    if hook is not None:
+        hook()
+
+
+def _workers_info(board: Board) -> tuple:
+    """uwsgi.workers(): the stats fields of every worker, read off the scoreboard."""
+    out = []
+    for slot in range(board.slots):
+        s = board.read(slot)
+        if not s["pid"] or not s["wid"]:
+            continue
+        out.append({"id": s["wid"], "pid": s["pid"], "requests": s["requests"], "delta_requests": s["requests"],
+                    "signals": 0, "exceptions": s["exceptions"], "status": b"busy" if s["in_request"] else b"idle",
+                    "rss": 0, "vsz": 0, "running_time": int(s["running_time"] * 1_000_000),
+                    "last_spawn": int(s["spawned"]), "respawn_count": 0, "tx": s["tx"],
+                    "avg_rt": int(s["avg_rt"] * 1_000_000), "apps": ()})
+    return tuple(sorted(out, key=lambda w: w["id"]))
 
 
 def vacuum(opts, listeners: list[Listener]) -> None:

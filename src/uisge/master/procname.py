@@ -24,3 +24,16 @@ def title(opts, role: str) -> str:
 def set_title(opts, role: str) -> None:
     if setproctitle is not None:
         setproctitle(title(opts, role))
+
+
+def set_raw_title(text: str) -> None:
+    """`uwsgi.setprocname()`: exactly this title."""
+    if setproctitle is not None:
+        setproctitle(text)
+    else:
+        try:
+            import ctypes
+
+            ctypes.CDLL(None).prctl(15, text.encode()[:15], 0, 0, 0)  # PR_SET_NAME: at least `ps -o comm`
+        except (OSError, AttributeError):
+            pass

@@ -18,8 +18,10 @@ import time
 HEAD = struct.Struct("<QQQQQdddd")
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # seconds; +Inf is implied
 HIST = struct.Struct(f"<{len(BUCKETS) + 1}Q")
+WID = struct.Struct("<Q")  # the worker id holding the slot, written once by its writer
+WID_OFF = HEAD.size + HIST.size
 SLOT_SIZE = 256
-assert HEAD.size + HIST.size <= SLOT_SIZE
+assert WID_OFF + WID.size <= SLOT_SIZE
 
 
 class Board:
@@ -32,15 +34,17 @@ class Board:
         self.mem = mmap.mmap(fd, slots * SLOT_SIZE)
 
     # -- the worker's side
-    def writer(self, slot: int) -> "SlotWriter":
-        return SlotWriter(self.mem, slot * SLOT_SIZE)
+    def writer(self, slot: int, wid: int = 0) -> "SlotWriter":
+        writer = SlotWriter(self.mem, slot * SLOT_SIZE)
+        WID.pack_into(self.mem, slot * SLOT_SIZE + WID_OFF, wid)
+        return writer
 
     # -- the master's side
     def read(self, slot: int) -> dict:
         off = slot * SLOT_SIZE
         pid, requests, exceptions, tx, in_request, running, avg_rt, current, spawned = HEAD.unpack_from(self.mem, off)
         hist = HIST.unpack_from(self.mem, off + HEAD.size)
-        return {"pid": pid, "requests": requests, "exceptions": exceptions, "tx": tx, "in_request": in_request,
+        return {"wid": WID.unpack_from(self.mem, off + WID_OFF)[0],"pid": pid, "requests": requests, "exceptions": exceptions, "tx": tx, "in_request": in_request,
                 "running_time": running, "avg_rt": avg_rt, "current_start": current, "spawned": spawned,
                 "histogram": hist}
 

@@ -19,12 +19,14 @@ from io import BytesIO
 from time import perf_counter
 from typing import Any, Callable
 
+from uisge import compat
 from uisge.errors import RequestError
 from uisge.protocol.http import HttpParser
 from uisge.protocol.uwsgi import DYNAMIC_VARS, UwsgiRequest, parse_header, parse_vars
+from uisge.tasks.runtime import RT
 from uisge.worker.health import Health, wanted as health_wanted
 from uisge.worker.reqlog import RequestLog, ctime_now
-from uisge.worker.static import StaticFiles
+from uisge.worker.static import Prebuilt, StaticFiles
 from uisge.worker.respond import ClientGone, Responder, error_response, run_app
 from uisge.wsgi.environ import make_input, uwsgi_environ
 
@@ -114,6 +116,9 @@ class Worker:
         self.now = time.monotonic()  # read once per loop round
         self.health = Health(opts, worker_id, self._tell_master) if health_wanted(opts) else None
         self.static = StaticFiles(opts, self.log.error) or None  # None when no static option is set
+        self.current = None
+        if "uwsgi" in compat.imported:  # only apps that use the uwsgi module pay for the request context
+            self.current = RT.current = threading.local()
 
     # ---------------------------------------------------------------- setup
     def _signals(self) -> None:
@@ -145,6 +150,13 @@ class Worker:
             control_fd = self.control.fileno()
             self.control.setblocking(False)
             self.ep.register(control_fd, EPOLLIN)
+        signals_fd = -1
+        if RT.channels is not None and self.control is not None:  # uWSGI signals for "any worker"
+            signals_fd = RT.channels["workers"].fileno()
+            self.ep.register(signals_fd, EPOLLIN)
+        RT.request_count = lambda: self.requests + 1
+        if RT.total_requests() == 0 and self.board is None:
+            RT.total_requests = lambda: self.requests
         for _ in range(self.threads if self.threads > 1 else 0):
             threading.Thread(target=self._app_thread, daemon=True).start()
         self._tell_master(b"R")
@@ -173,6 +185,8 @@ class Worker:
                     self._woken()
                 elif fd == control_fd:
                     self._from_master()
+                elif fd == signals_fd:
+                    self._signal(RT.channels["workers"].receive())
             if self.log.buffer:
                 self.log.flush()
             if self.now >= next_sweep:
@@ -202,8 +216,25 @@ class Worker:
             self.control = None
             self.running = False
             return
-        if b"l" in data and self.reopen_log is not None:
-            self.reopen_log()
+        at = 0
+        while at < len(data):  # b"l": reopen the log; b"S" + a number: a uWSGI signal for this worker
+            letter = data[at:at + 1]
+            if letter == b"l" and self.reopen_log is not None:
+                self.reopen_log()
+            elif letter == b"S" and at + 1 < len(data):
+                self._signal(b"s" + data[at + 1:at + 2])
+                at += 1
+            at += 1
+
+    def _signal(self, message: bytes | None) -> None:
+        """Run a uWSGI signal handler between requests (uWSGI shows the worker as `sig<N>` meanwhile)."""
+        if message is None or not self.running:
+            return
+        if self.threads > 1:
+            with self.lock:
+                RT.handle(message)
+        else:
+            RT.handle(message)
 
     # ---------------------------------------------------------------- loop actions
     def _accept(self, listener: Listener) -> bool:
@@ -360,10 +391,16 @@ class Worker:
             self.health.begin(env, responder)
         if self.board is not None:
             self._board_begin()
+        if self.current is not None:
+            self.current.env = env  # uwsgi.set_logvar() and friends find the request here
         try:
             app = self._app_for(env) if self.mounts else self.default_app
             if self.static is not None:
-                app = self.static.match(env) or app
+                found = self.static.match(env)
+                if found.__class__ is Prebuilt:
+                    responder.send_prebuilt(found)
+                    return
+                app = found or app
             run_app(app, env, responder, self.log.error)
         finally:
             self._count(env, responder, t0, nvars, var_bytes)

@@ -124,6 +124,11 @@ class _Line:
             setattr(self, name, value)
 
 
+def _logvar(name: str):
+    """A variable the app set with uwsgi.set_logvar() during the request (`-` when it did not)."""
+    return lambda r: r.env.get("uwsgi.logvars", {}).get(name)
+
+
 def _env(key: str):
     return lambda r: r.env.get(key)
 
@@ -165,7 +170,7 @@ def compile_format(fmt: str):
     for m in _VAR.finditer(fmt):
         parts.append(fmt[pos : m.start()])
         name = m.group(1)
-        parts.append(_env(name[4:]) if name.startswith("var.") else _VARIABLES.get(name, lambda r: None))
+        parts.append(_env(name[4:]) if name.startswith("var.") else _VARIABLES.get(name) or _logvar(name))
         pos = m.end()
     parts.append(fmt[pos:])
 

@@ -267,6 +267,15 @@ class Responder:
         if sent != len(data):
             send_all(self.sock, memoryview(data)[sent:], self.timeout)
 
+    def send_prebuilt(self, ready) -> None:
+        """Send a static.Prebuilt answer: its header lines were checked when it was built."""
+        self.status_code, self.status_bytes = 200, b"200 OK"
+        self.lines = ready.lines
+        self.content_length = ready.content_length
+        self.header_count = ready.header_count
+        self.started = True
+        self.send_whole(ready.body)
+
     def send_head(self, first: bytes, final: bool) -> None:
         """Send the head with the first body piece; `final` means that piece is the whole body."""
         head = self._head(len(first) if final else None)

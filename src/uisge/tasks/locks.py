@@ -1,0 +1,61 @@
+"""uWSGI user locks (`locks = N`, `uwsgi.lock(n)` / `unlock(n)` / `is_locked(n)`): held across every
+process of the instance. Each lock is one byte of a memfd locked with POSIX record locks (which
+belong to the process, so a forked child never inherits a held lock and a dead holder releases it),
+plus a thread lock so that threads of one worker exclude each other too.
+
+Not reentrant, as in uWSGI. The memfd is made by the master and passed through its re-exec.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+
+
+class Locks:
+    def __init__(self, count: int, fd: int | None = None) -> None:
+        self.count = max(1, count)
+        self.fd = fd if fd is not None else os.memfd_create("uisge-locks", 0)
+        os.ftruncate(self.fd, self.count)
+        self.threads = [threading.Lock() for _ in range(self.count)]
+        self.owner_pid = os.getpid()
+
+    def _check(self, n: int) -> None:
+        if not isinstance(n, int) or not 0 <= n < self.count:
+            raise ValueError(f"uwsgi lock {n!r} does not exist: locks are 0..{self.count - 1} (set `locks = N` for "
+                             f"more)")
+
+    def _after_fork(self) -> None:
+        if self.owner_pid != os.getpid():  # thread locks copied mid-hold by fork() would never be released
+            self.threads = [threading.Lock() for _ in range(self.count)]
+            self.owner_pid = os.getpid()
+
+    def lock(self, n: int = 0) -> None:
+        self._check(n)
+        self._after_fork()
+        self.threads[n].acquire()
+        try:
+            fcntl.lockf(self.fd, fcntl.LOCK_EX, 1, n)
+        except BaseException:
+            self.threads[n].release()
+            raise
+
+    def unlock(self, n: int = 0) -> None:
+        self._check(n)
+        self._after_fork()
+        fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, n)
+        if self.threads[n].locked():
+            self.threads[n].release()
+
+    def is_locked(self, n: int = 0) -> bool:
+        self._check(n)
+        self._after_fork()
+        if self.threads[n].locked():
+            return True
+        try:
+            fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, n)
+        except OSError:
+            return True
+        fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, n)
+        return False
