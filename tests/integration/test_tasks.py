@@ -172,6 +172,27 @@ def test_the_uwsgi_module_inside_the_app(tmp_path):
         server.stop()
 
 
+def test_file_monitor_rb_timer_mule_program_and_reload(tmp_path):
+    watched = tmp_path / "watched.txt"
+    watched.write_text("1")
+    server = start(tmp_path, "--mule", str(APPS / "mule_echo.py"), env={"TASKS_FILEMON": str(watched)})
+    try:
+        time.sleep(1.5)
+        watched.write_text("22")
+        assert wait_for(lambda: runs(tmp_path, "filemon"), 5)  # the master saw the change
+        assert get(server, "/mulemsg?hello-mule") == b"True"
+        assert wait_for(lambda: runs(tmp_path, "mulemsg"), 5)
+        time.sleep(2)
+        assert len(runs(tmp_path, "rbtimer")) == 2  # iterations=2, then never again
+        assert get(server, "/reload") == b"True"  # uwsgi.reload(): the checked graceful reload
+        assert server.wait_log("reload complete", 20)
+    finally:
+        server.stop()
+    got = runs(tmp_path, "mulemsg")[0]
+    assert got["msg"] == "hello-mule" and got["mule"] == "1"
+    assert len(runs(tmp_path, "filemon")) == 1
+
+
 def test_attach_daemon_is_respawned_and_stopped_with_the_server(tmp_path):
     pids = tmp_path / "daemon.pids"
     server = start(tmp_path, "--attach-daemon", f"echo $$ >> {pids}; exec sleep 300")

@@ -4,7 +4,8 @@ for the stats server and metrics without asking the workers anything.
 
 One writer per slot and plain loads on the reader side: a reader may see a half-updated slot for one
 refresh, never a crash. It lives in a memfd, so a re-exec'd master maps the same board its adopted
-workers still write to. Only built when `stats` or `metrics` is set: a plain worker pays nothing.
+workers still write to. Only built when `stats` or `metrics` is set, or the app uses the `uwsgi` module
+(`uwsgi.workers()` reads it) or loads lazily: a plain worker pays nothing.
 """
 
 from __future__ import annotations
