@@ -22,6 +22,9 @@ from uisge.master import daemon, notify, pidfile, privileges, procname
 from uisge.master.listeners import bind, somaxconn
 from uisge.master.master import PREFLIGHT_ENV, REEXEC_ENV, Master, vacuum
 from uisge.tasks import instance
+# imported here, as root, before `uid`/`gid` drop privileges: afterwards the package may be unreadable
+from uisge.compat import uwsgi as _uwsgi_module  # noqa: F401
+from uisge.tasks import daemons as _daemons, mule as _mule, scheduler as _scheduler, spooler as _spooler  # noqa: F401
 from uisge.worker.loop import Listener, Worker
 from uisge.worker.respond import FileWrapper
 from uisge.wsgi.environ import base_environ

@@ -18,11 +18,9 @@ class _Finder(importlib.abc.MetaPathFinder):
         if fullname not in NAMES:
             return None
         imported.add(fullname)
-        real = importlib.import_module("uisge.compat.uwsgi") if fullname == "uwsgi" else None
-        if real is not None:
-            return importlib.util.spec_from_loader(fullname, _Alias(real))
-        spec = importlib.util.find_spec(NAMES[fullname])
-        return importlib.util.spec_from_file_location(fullname, spec.origin)
+        if fullname == "uwsgi":
+            return importlib.util.spec_from_loader(fullname, _Alias(importlib.import_module(NAMES[fullname])))
+        return importlib.util.spec_from_loader(fullname, _Source(_DECORATORS))
 
 
 class _Alias(importlib.abc.Loader):
@@ -36,6 +34,26 @@ class _Alias(importlib.abc.Loader):
 
     def exec_module(self, module) -> None:
         pass
+
+
+class _Source(importlib.abc.Loader):
+    """Runs source read before privileges were dropped (the package may be unreadable to `uid` then)."""
+
+    def __init__(self, source: tuple[str, str]) -> None:
+        self.path, self.text = source
+
+    def exec_module(self, module) -> None:
+        module.__file__ = self.path
+        exec(compile(self.text, self.path, "exec"), module.__dict__)  # noqa: S102 - our own module's source
+
+
+def _read(name: str) -> tuple[str, str]:
+    origin = importlib.util.find_spec(name).origin
+    with open(origin, encoding="utf-8") as fh:
+        return origin, fh.read()
+
+
+_DECORATORS = _read(NAMES["uwsgidecorators"])
 
 
 def install() -> None:
