@@ -573,14 +573,6 @@ class Master:
                 if now >= due:
                     del self.aux_respawn_at[(kind, number)]
                     self._spawn_aux(kind, number)
-        for child in list(self.aux.values()):
-            if child.kill_at is not None and now > child.kill_at:
-                child.kill_at = None
-                say(f"{child.kind} {child.wid} (pid: {child.pid}) did not stop in time: killing it")
-                try:
-                    os.kill(child.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
         for wid, due in list(self.respawn_at.items()):
             if now >= due and not self.stopping:
                 del self.respawn_at[wid]
@@ -589,10 +581,11 @@ class Master:
                 new = [c for c in self.children.values() if c.pid not in before]
                 if new:
                     say(f"Respawned uisge worker {wid} (new pid: {new[0].pid})")
-        for child in list(self.children.values()):
+        for child in [*self.children.values(), *self.aux.values()]:
             if child.kill_at is not None and now > child.kill_at:
-                say(f"worker {child.wid} (pid: {child.pid}) did not finish within worker-reload-mercy "
-                    f"({self.opts.worker_reload_mercy} s): killing it")
+                mercy = "worker-reload-mercy" if child.kind == "worker" else "mule-reload-mercy"
+                say(f"{child.kind} {child.wid} (pid: {child.pid}) did not finish within {mercy} "
+                    f"({self.opts.get(mercy)} s): killing it")
                 child.kill_at = None
                 try:
                     os.kill(child.pid, signal.SIGKILL)
