@@ -25,3 +25,7 @@ class AppLoadError(UisgeError):
     def __init__(self, message: str, detail: str = "") -> None:
         super().__init__(message)
         self.detail = detail
+
+
+class ClientGone(UisgeError):
+    """The client closed the connection, or made no progress reading the response within socket-timeout."""

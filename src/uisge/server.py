@@ -26,7 +26,7 @@ from uisge.tasks import instance
 from uisge.compat import uwsgi as _uwsgi_module  # noqa: F401
 from uisge.tasks import daemons as _daemons, mule as _mule, scheduler as _scheduler, spooler as _spooler  # noqa: F401
 from uisge.worker.loop import Listener, Worker
-from uisge.worker.respond import FileWrapper
+from uisge.wsgi.adapter import FileWrapper
 from uisge.wsgi.environ import base_environ
 from uisge.wsgi.loader import load_apps, prepare_environment
 

@@ -1,4 +1,5 @@
-"""The uwsgi var-block parser, sans-IO: round trips, every truncation, random garbage, CONTENT_LENGTH."""
+"""The uwsgi parser, sans-IO: the var block (round trips, every truncation, garbage), and a corpus of
+packets run whole, one byte at a time and in random chunks, each with its expected outcome."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import random
 import pytest
 
 from uisge.errors import RequestError
-from uisge.protocol.uwsgi import UwsgiRequest, encode_packet, encode_vars, parse_header, parse_vars
+from uisge.protocol.events import END, Reject, RequestHead
+from uisge.protocol.uwsgi import UwsgiParser, encode_packet, encode_vars, parse_vars
 
 NGINX_VARS = {
     "QUERY_STRING": "a=1&b=%C3%A9", "REQUEST_METHOD": "POST", "CONTENT_TYPE": "text/plain",
@@ -16,17 +18,14 @@ NGINX_VARS = {
     "REMOTE_PORT": "51234", "SERVER_PORT": "443", "SERVER_NAME": "example.org", "HTTP_HOST": "example.org",
     "HTTP_X_LATIN": "caf\xe9", "EMPTY": "",
 }
+GET = {"REQUEST_METHOD": "GET", "REQUEST_URI": "/", "PATH_INFO": "/", "QUERY_STRING": "",
+       "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "example.org"}
 
 
 def test_round_trip_keeps_every_var_and_byte():
     env, count = parse_vars(encode_vars(NGINX_VARS), 128)
     assert env == NGINX_VARS
     assert count == len(NGINX_VARS)
-
-
-def test_header_fields():
-    packet = encode_packet({"A": "b"}, modifier1=30, modifier2=7)
-    assert parse_header(packet) == (30, len(packet) - 4, 7)
 
 
 @pytest.mark.parametrize("cut", range(1, 40))
@@ -52,14 +51,109 @@ def test_random_garbage_gives_400_or_a_dict():
             assert isinstance(env, dict)
 
 
-def test_empty_key_and_too_many_vars_are_refused():
-    with pytest.raises(RequestError, match="empty key"):
-        parse_vars(b"\x00\x00\x00\x00", 128)
-    with pytest.raises(RequestError, match="max-vars"):
-        parse_vars(encode_vars({f"K{i}": "v" for i in range(10)}), 5)
+def test_random_packets_never_raise_from_feed():
+    rng = random.Random(2)
+    for _ in range(2000):
+        raw = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 80)))
+        parser = UwsgiParser(65535, 0, 512)
+        for ev in parser.feed(raw):
+            assert ev is END or ev.__class__ in (RequestHead, bytes, Reject)
 
 
-@pytest.mark.parametrize("value,expected", [("", 0), ("0", 0), ("12", 12), ("12abc", 12), ("abc", 0),
-                                            (" 5", 0), ("\u0661\u0662", 0)])
-def test_content_length_reads_leading_digits_as_uwsgi_does(value, expected):
-    assert UwsgiRequest(0, 0, {"CONTENT_LENGTH": value}, 1, 10).content_length == expected
+def truncated_block() -> bytes:
+    block = encode_vars({"PATH_INFO": "/abc"})[:-2]
+    return bytes([0]) + len(block).to_bytes(2, "little") + b"\0" + block
+
+
+def oversized_block() -> bytes:
+    return encode_packet({"HTTP_COOKIE": "c" * 2000})
+
+
+# (id, raw bytes, expected): ("process", vars subset, body, modifier1) | ("reject", status) | ("incomplete",)
+CORPUS = [
+    ("nginx-get", encode_packet(GET), ("process", GET, b"", 0)),
+    ("nginx-post", encode_packet(NGINX_VARS, b"hello"), ("process", NGINX_VARS, b"hello", 0)),
+    ("bytes-past-content-length-ignored", encode_packet(NGINX_VARS, b"helloEXTRA"), ("process", NGINX_VARS, b"hello", 0)),
+    ("content-length-leading-digits", encode_packet({**GET, "CONTENT_LENGTH": "3abc"}, b"xyz"),
+     ("process", {"CONTENT_LENGTH": "3abc"}, b"xyz", 0)),
+    ("content-length-not-digits-is-0", encode_packet({**GET, "CONTENT_LENGTH": "abc"}, b"xyz"),
+     ("process", {}, b"", 0)),
+    ("content-length-zero", encode_packet({**GET, "CONTENT_LENGTH": "0"}), ("process", GET, b"", 0)),
+    ("modifier1-30-manage-path-info", encode_packet(GET, modifier1=30), ("process", GET, b"", 30)),
+    ("modifier2-carried", encode_packet(GET, modifier2=9), ("process", GET, b"", 0)),
+    ("latin-1-value", encode_packet({**GET, "HTTP_X_NAME": "caf\xe9"}), ("process", {"HTTP_X_NAME": "caf\xe9"}, b"", 0)),
+    ("dynamic-app-vars-dropped", encode_packet({**GET, "UWSGI_FILE": "/tmp/evil.py", "UWSGI_SCRIPT": "evil"}),
+     ("process", GET, b"", 0)),
+    ("unknown-modifier1-closes", encode_packet(GET, modifier1=5), ("reject", 0)),
+    ("modifier1-17-spool-closes", encode_packet(GET, modifier1=17), ("reject", 0)),
+    ("zero-datasize-closes", b"\0\0\0\0", ("reject", 0)),
+    ("http-request-on-uwsgi-socket", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", ("reject", 400)),
+    ("var-length-overflows-block", truncated_block(), ("reject", 400)),
+    ("empty-key", b"\0\x04\0\0\0\0\0\0", ("reject", 400)),
+    ("too-many-vars", encode_packet({f"K{i}": "v" for i in range(30)}), ("reject", 400)),
+    ("block-over-buffer-size", oversized_block(), ("reject", 431)),
+    ("body-over-limit-post", encode_packet({**GET, "CONTENT_LENGTH": "1000"}, b"x" * 1000), ("reject", 413)),
+    ("header-only", b"\0\x10", ("incomplete",)),
+    ("vars-incomplete", encode_packet(GET)[:-3], ("incomplete",)),
+    ("body-incomplete", encode_packet({**GET, "CONTENT_LENGTH": "10"}, b"12345"), ("incomplete",)),
+]
+
+
+def run(raw: bytes, chunks: list[int] | None):
+    parser = UwsgiParser(max_head=1024, max_body=100, max_vars=20)
+    pieces = [raw]
+    if chunks is not None:
+        pieces, pos = [], 0
+        for size in chunks:
+            if pos >= len(raw):
+                break
+            pieces.append(raw[pos:pos + size])
+            pos += size
+    head, body = None, []
+    for piece in pieces:
+        for ev in parser.feed(piece):
+            if ev.__class__ is RequestHead:
+                head = ev
+            elif ev.__class__ is bytes:
+                body.append(ev)
+            elif ev is END:
+                return ("process", head.vars, b"".join(body), head.modifier1)
+            else:
+                assert ev.__class__ is Reject
+                return ("reject", ev.status)
+    return ("incomplete",)
+
+
+def chunkings(n: int):
+    rng = random.Random(n)
+    yield "whole", None
+    yield "bytes", [1] * n
+    yield "random", [rng.randint(1, 9) for _ in range(n)]
+
+
+@pytest.mark.parametrize("case_id,raw,expected", CORPUS, ids=[c[0] for c in CORPUS])
+def test_uwsgi_corpus(case_id, raw, expected):
+    for name, chunks in chunkings(len(raw)):
+        got = run(raw, chunks)
+        assert got[0] == expected[0], f"{name}: {got}"
+        if expected[0] == "reject":
+            assert got[1] == expected[1], f"{name}: {got}"
+        elif expected[0] == "process":
+            _, subset, body, modifier1 = expected
+            env = got[1]
+            assert {k: env.get(k) for k in subset} == subset, name
+            assert not {"UWSGI_FILE", "UWSGI_SCRIPT"} & set(env), name
+            assert got[2] == body and got[3] == modifier1, f"{name}: {got}"
+
+
+def test_after_the_request_later_bytes_are_ignored():
+    parser = UwsgiParser(65535)
+    assert parser.feed(encode_packet(GET))[-1] is END
+    assert parser.feed(encode_packet(GET)) == []
+
+
+def test_a_reject_names_the_fix():
+    (reject,) = UwsgiParser(65535, where="/run/app.sock").feed(b"POST / HTTP/1.1\r\n\r\n")
+    assert "http-socket" in reject.reason and "/run/app.sock" in reject.reason
+    (reject,) = UwsgiParser(1024).feed(oversized_block())
+    assert "buffer-size" in reject.reason

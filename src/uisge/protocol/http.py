@@ -1,266 +1,302 @@
-"""HTTP/1.1 request parsing, sans-IO: bytes in, finished requests out (each with its CGI environ), or a
-RequestError.
+"""HTTP/1.1 request parsing, sans-IO: bytes in, events out (protocol/events.py): a RequestHead with the
+raw header list, body data, END, or a Reject with its status.
 
 Wraps httptools (llhttp, strict by default: no bare LF, no obs-fold, no CL+TE, no duplicate CL, token-
 only names, no CR/LF/NUL in values) and adds the rules llhttp leaves to us: only `chunked` as transfer
 coding (others 501), no TE on HTTP/1.0, only HTTP/1.0 and 1.1, `*` only for OPTIONS, no CONNECT, one
-Host, head size limit (431), body limit (413).
+Host, head size limit (431), body limit (413), chunk headers (extensions) of at most a few KiB (400).
 
-The environ is built while parsing, as uWSGI's http parser does: headers become HTTP_* keys (duplicates
-joined with ", ", names with `_` dropped unless allowed), PATH_INFO is percent-decoded with dot-segments
-resolved, REQUEST_URI stays raw. This is the hot path of every HTTP request, so the callbacks do little
-and look things up in caches. It must not import socket, os, select or time.
+The environ is not built here (wsgi/environ.py does that from the head). This is the hot path of
+every HTTP request, so the callbacks do little. It must not import socket, os, select or time.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import httptools
 
-from uisge.errors import RequestError
+from uisge.protocol.events import END, Reject, RequestHead
 
 # a generous allowance for the request line and separators on top of the counted bytes
 _HEAD_SLACK = 32
-_CACHE_MAX = 4096
 _OWS = (b" ", b"\t")
-# a path that needs no decoding or dot-segment work: PATH_INFO is REQUEST_URI as is
-_PLAIN_PATH = re.compile(r"(?:/[^/?%#.][^/?%#]*)*/?")
+# chunked bodies are fed in slices of this size, so a chunk header (size line plus extensions) that runs
+# past CHUNK_HEAD_MAX bytes with no chunk data is seen and refused
+_SLICE = 4096
+CHUNK_HEAD_MAX = 4096
 
-# header name (bytes, as sent) -> environ key, or None for a name that never reaches the app
-_KEYS: dict[bool, dict[bytes, str | None]] = {False: {}, True: {}}
-
-
-def header_key(name: bytes, allow_underscore: bool) -> str | None:
-    """The CGI key of a request header: `X-Real-IP` -> `HTTP_X_REAL_IP`; None when it is dropped."""
-    keys = _KEYS[allow_underscore]
-    if name in keys:
-        return keys[name]
-    text = name.decode("latin-1").upper()
-    if "_" in text and not allow_underscore:
-        key = None  # `X_Real_IP` would collide with `X-Real-IP` (gunicorn#2799 class): dropped
-    elif text in ("CONTENT-TYPE", "CONTENT-LENGTH"):
-        key = text.replace("-", "_")
-    else:
-        key = "HTTP_" + text.replace("-", "_")
-    if len(keys) < _CACHE_MAX:
-        keys[name] = key
-    return key
+# what a header name is to the parser: most are plain; these few are checked here
+_PLAIN, _HOST, _TE, _EXPECT, _CL = 0, 1, 2, 3, 4
+_KIND_OF = {b"host": _HOST, b"transfer-encoding": _TE, b"expect": _EXPECT, b"content-length": _CL}
+_KINDS: dict[bytes, int] = {}
+_CACHE_MAX = 4096
 
 
-def normalise_path(path: str) -> str:
-    """Resolve `.`/`..` segments and collapse `//`, as uWSGI's http parser does."""
+def _kind(name: bytes) -> int:
+    kind = _KIND_OF.get(name.lower(), _PLAIN)
+    if len(_KINDS) < _CACHE_MAX:
+        _KINDS[name] = kind
+    return kind
+
+
+def remove_dot_segments(path: str) -> str:
+    """RFC 3986 §5.2.4: `.` and `..` segments resolved, never above the root; repeated slashes kept
+    (`/a//b/../c` is `/a//c`), as apps and routers that rely on them expect."""
+    segments = path.split("/")
     out: list[str] = []
-    for seg in path.split("/"):
-        if seg in ("", "."):
+    last = len(segments) - 1
+    for i, seg in enumerate(segments):
+        if seg == ".":
+            if i == last:
+                out.append("")
             continue
         if seg == "..":
-            if out:
+            if len(out) > 1:
                 out.pop()
+            if i == last:
+                out.append("")
             continue
         out.append(seg)
-    result = "/" + "/".join(out)
-    if path.endswith(("/", "/.", "/..")) and result != "/":
-        result += "/"
-    return result
+    result = "/".join(out)
+    return result if result.startswith("/") else "/" + result
 
 
 def path_info(target: bytes) -> tuple[str, str]:
-    """(PATH_INFO, QUERY_STRING) of a request target."""
+    """(PATH_INFO, QUERY_STRING) of a request target: percent-decoded, dot-segments resolved."""
     if target[:1] != b"/" and target != b"*":  # absolute-form: keep the path
         slash = target.find(b"/", target.find(b"//") + 2)
         target = target[slash:] if slash >= 0 else b"/"
+    if b"#" in target:
+        target = target.partition(b"#")[0]  # a fragment is never part of the path or the query
     path, _, query = target.partition(b"?")
-    if b"#" in path:
-        path = path.partition(b"#")[0]
     text = unquote_to_bytes(path).decode("latin-1") if b"%" in path else path.decode("latin-1")
-    if "/." in text or "//" in text:
-        text = normalise_path(text)
+    if "/." in text:
+        text = remove_dot_segments(text)
     return text, query.decode("latin-1")
 
 
-class HttpRequest:
-    """One finished request: its environ (without wsgi.input) and what the writer needs to know.
-    Fields that rarely change are class defaults, so a plain GET costs one assignment here."""
+class _Stop(Exception):
+    """Raised inside a callback to abort feed_data with a Reject."""
 
-    method = b""
-    version = "HTTP/1.1"
-    body: list[bytes] | tuple = ()
-    body_size = 0
-    keep_alive = True
-    head_size = 0
-    upgrade = False
-    chunked = False
-
-    def __init__(self, env: dict[str, Any]) -> None:  # noqa: D107
-        self.env = env
+    def __init__(self, reject: Reject) -> None:
+        self.reject = reject
 
 
 class HttpParser:
-    """Feed bytes; collect finished requests in `done`; `in_head`/`in_body` say what is being read.
+    """feed(data) -> events. `in_head`/`in_body` say what is being read (for timeouts).
 
-    `base` is the environ every request of the connection starts from (server and peer keys).
+    After a Reject the parser is dead: later feeds return nothing.
     """
 
-    __slots__ = ("_parser", "_req", "_env", "_url", "_keys", "_allow", "base", "done", "max_head", "max_body",
-                 "in_head", "in_body", "_head_bytes", "on_continue", "_raw")
+    __slots__ = ("_parser", "_head", "_headers", "_url", "_events", "max_head", "max_body", "in_head",
+                 "in_body", "_head_bytes", "_raw", "_host", "_te", "_expect", "_body_size", "_chunked",
+                 "_since_chunk", "dead", "expect_continue", "_done", "_cl")
 
-    def __init__(self, max_head: int, max_body: int = 0, base: dict[str, Any] | None = None,
-                 allow_underscore: bool = False) -> None:
+    def __init__(self, max_head: int, max_body: int = 0) -> None:
         self._parser = httptools.HttpRequestParser(self)
-        self._req: HttpRequest | None = None
-        self._env: dict[str, Any] = {}
+        self._head: RequestHead | None = None
+        self._headers: list[tuple[bytes, bytes]] = []
         self._url = b""
-        self._keys = _KEYS[allow_underscore]
-        self._allow = allow_underscore
-        self.base = base if base is not None else {}
-        self.done: list[HttpRequest] = []
+        self._events: list = []
         self.max_head = max_head
         self.max_body = max_body
         self.in_head = False
         self.in_body = False
         self._head_bytes = 0
-        self.on_continue = None  # called when a request asks for 100-continue
         self._raw = 0  # bytes received while no head was complete (bounds unterminated heads)
+        self._host = False
+        self._te: bytes | None = None
+        self._cl: bytes | None = None
+        self._expect = False
+        self._body_size = 0
+        self._chunked = False
+        self._since_chunk = 0  # chunked-body bytes fed since the last chunk callback
+        self._done = 0  # requests completed so far
+        self.dead = False
+        self.expect_continue = False  # the last head asked for 100-continue
 
     # -- httptools callbacks
     def on_message_begin(self) -> None:
-        self._env = env = self.base.copy()
-        self._req = HttpRequest(env)
+        self._headers = []
         self._url = b""
         self._head_bytes = 0
+        self._host = self._expect = False
+        self._te = self._cl = None
+        self._body_size = 0
+        self._chunked = False
         self.in_head = True
 
     def on_url(self, url: bytes) -> None:
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self.in_body:
-            return  # a trailer field: never merged into the request's headers
         if value[-1:] in _OWS:
             value = value.rstrip(b" \t")  # optional whitespace, trimmed byte-wise (never str.strip())
         self._head_bytes += len(name) + len(value) + 4
-        key = self._keys.get(name)
-        if key is None:
-            key = header_key(name, self._allow)
-            if key is None:
-                return
-        env = self._env
-        if key in env:
-            if key == "HTTP_HOST":
-                raise RequestError(400, "more than one Host header")
-            env[key] = env[key] + ", " + value.decode("latin-1")
-        else:
-            env[key] = value.decode("latin-1")
+        if self.in_body:  # a trailer field: counted against buffer-size, never merged into the headers
+            if self._head_bytes > self.max_head:
+                raise _Stop(Reject(431, f"request trailers larger than buffer-size ({self.max_head} bytes)"))
+            return
+        kind = _KINDS.get(name)
+        if kind is None:
+            kind = _kind(name)
+        if kind:
+            if kind == _HOST:
+                if self._host:
+                    raise _Stop(Reject(400, "more than one Host header"))
+                self._host = True
+            elif kind == _TE:
+                self._te = value if self._te is None else self._te + b"," + value
+            elif kind == _EXPECT:
+                self._expect = value.lower() == b"100-continue"
+            else:
+                self._cl = value
+        self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        req = self._req
-        env = self._env
         p = self._parser
         target = self._url
         size = self._head_bytes + len(target)
         if size > self.max_head:
-            raise RequestError(431, f"request header block larger than buffer-size ({self.max_head} bytes)")
-        req.head_size = size + _HEAD_SLACK
+            raise _Stop(Reject(431, f"request header block larger than buffer-size ({self.max_head} bytes)"))
         version = p.get_http_version()
         if version == "1.1":
-            protocol = "HTTP/1.1"
+            version = "HTTP/1.1"
         elif version == "1.0":
-            protocol = req.version = "HTTP/1.0"
+            version = "HTTP/1.0"
         else:
-            raise RequestError(505, f"HTTP version {version} is not supported")
-        req.method = method = p.get_method()
-        req.keep_alive = p.should_keep_alive()
+            raise _Stop(Reject(505, f"HTTP version {version} is not supported"))
+        method = p.get_method()
         if target[:1] != b"/" or method == b"CONNECT":
             self._check_target(method, target)
-        uri = target.decode("latin-1")
-        env["REQUEST_METHOD"] = method.decode("latin-1")
-        env["REQUEST_URI"] = uri
-        if _PLAIN_PATH.fullmatch(uri):
-            env["PATH_INFO"] = uri
-            env["QUERY_STRING"] = ""
-        else:
-            env["PATH_INFO"], env["QUERY_STRING"] = path_info(target)
-        env["SERVER_PROTOCOL"] = protocol
-        if "HTTP_TRANSFER_ENCODING" in env:
-            self._check_te(req, env["HTTP_TRANSFER_ENCODING"])
-        if "HTTP_EXPECT" in env and env["HTTP_EXPECT"].lower() == "100-continue" and self.on_continue:
-            self.on_continue()
-        if self.max_body and "CONTENT_LENGTH" in env and int(env["CONTENT_LENGTH"]) > self.max_body:
-            raise RequestError(413, f"request body of {int(env['CONTENT_LENGTH'])} bytes is larger than "
-                                    f"limit-post ({self.max_body} bytes)")
+        length = 0
+        if self._te is not None:
+            self._check_te(self._te, version)
+            length = -1
+            self._chunked = True
+        elif self._cl is not None:
+            length = int(self._cl)  # llhttp has checked it: digits only, one value
+        if self.max_body and length > self.max_body:
+            raise _Stop(Reject(413, f"request body of {length} bytes is larger than limit-post "
+                                    f"({self.max_body} bytes)"))
+        head = RequestHead("http", method, target, version, self._headers, p.should_keep_alive(), length,
+                           size + _HEAD_SLACK, len(self._headers))
+        self._head = head
+        self.expect_continue = self._expect
+        self._events.append(head)
         self.in_head = False
         self.in_body = True
         self._raw = 0
+        self._since_chunk = 0
 
     @staticmethod
     def _check_target(method: bytes, target: bytes) -> None:
         if method == b"CONNECT":
-            raise RequestError(501, "CONNECT is not supported")
+            raise _Stop(Reject(501, "CONNECT is not supported"))
         if target == b"*":
             if method != b"OPTIONS":
-                raise RequestError(400, "request target * is only allowed with OPTIONS")
+                raise _Stop(Reject(400, "request target * is only allowed with OPTIONS"))
         elif not target.startswith((b"http://", b"https://")):
-            raise RequestError(400, "request target must be a path")
+            raise _Stop(Reject(400, "request target must be a path"))
 
-    def _check_te(self, req: HttpRequest, value: str) -> None:
-        codings = [c.strip(" \t").lower() for c in value.split(",")]
-        if codings != ["chunked"]:
-            if any(c != "chunked" for c in codings):
-                raise RequestError(501, f"transfer coding {value!r} is not supported (only chunked)")
-            raise RequestError(400, "chunked given more than once in Transfer-Encoding")
-        if req.version == "HTTP/1.0":
-            raise RequestError(400, "Transfer-Encoding is not allowed in HTTP/1.0")
-        req.chunked = True
+    @staticmethod
+    def _check_te(value: bytes, version: str) -> None:
+        codings = [c.strip(b" \t").lower() for c in value.split(b",")]
+        if codings != [b"chunked"]:
+            if any(c != b"chunked" for c in codings):
+                raise _Stop(Reject(501, f"transfer coding {value.decode('latin-1')!r} is not supported "
+                                        f"(only chunked)"))
+            raise _Stop(Reject(400, "chunked given more than once in Transfer-Encoding"))
+        if version == "HTTP/1.0":
+            raise _Stop(Reject(400, "Transfer-Encoding is not allowed in HTTP/1.0"))
 
     def on_body(self, body: bytes) -> None:
-        req = self._req
-        if req.body_size:
-            req.body.append(body)
-        else:
-            req.body = [body]
-        req.body_size += len(body)
-        if self.max_body and req.body_size > self.max_body:
-            raise RequestError(413, f"request body larger than limit-post ({self.max_body} bytes)")
+        self._body_size += len(body)
+        self._since_chunk = 0
+        if self.max_body and self._body_size > self.max_body:
+            raise _Stop(Reject(413, f"request body larger than limit-post ({self.max_body} bytes)"))
+        self._events.append(body)
+
+    def on_chunk_header(self) -> None:
+        self._since_chunk = 0
+
+    def on_chunk_complete(self) -> None:
+        self._since_chunk = 0
 
     def on_message_complete(self) -> None:
         self.in_body = False
         self._raw = 0
-        if self._req.chunked:  # the app sees a de-chunked body of known length
-            self._env["CONTENT_LENGTH"] = str(self._req.body_size)
-        self.done.append(self._req)
-        self._req = None
+        self._done += 1
+        if self._chunked:
+            self._head.content_length = self._body_size  # the app sees a de-chunked body of known length
+        self._events.append(END)
+        self._head = None
 
     # -- feeding
-    def feed(self, data: bytes) -> None:
-        """Parse `data`; finished requests go to `done`. Raises RequestError for a bad request."""
+    def feed(self, data: bytes) -> list:
+        """Parse `data`; returns the events it completed (the list is reused: consume it before the
+        next feed)."""
+        events = self._events
+        events.clear()
+        if self.dead:
+            return events
         if not self.in_body:
             self._raw += len(data)
         try:
-            self._parser.feed_data(data)
+            if len(data) <= _SLICE or (self.in_body and not self._chunked):
+                self._parser.feed_data(data)
+                if self._chunked and self.in_body:
+                    self._check_chunk_head(len(data))
+            else:
+                for at in range(0, len(data), _SLICE):
+                    self._parser.feed_data(data[at:at + _SLICE])
+                    if self._chunked and self.in_body:
+                        self._check_chunk_head(min(_SLICE, len(data) - at))
         except httptools.HttpParserUpgrade:
-            # Upgrade (e.g. websocket) is not offered over WSGI: serve it as a plain request, then close.
-            req = self._req
-            if req is not None:
-                req.upgrade = True
-                req.keep_alive = False
-                self.in_head = self.in_body = False
-                self.done.append(req)
-                self._req = None
+            self._upgrade()
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
-            if isinstance(cause, RequestError):
-                raise cause from None
-            raise
+            if isinstance(cause, _Stop):
+                self._reject(cause.reject)
+            else:
+                raise
+        except _Stop as stop:
+            self._reject(stop.reject)
         except httptools.HttpParserInvalidMethodError as exc:
-            raise RequestError(400, f"invalid method ({exc})") from None
+            self._reject(Reject(400, f"invalid method ({exc})"))
         except httptools.HttpParserInvalidURLError as exc:
-            raise RequestError(400, f"invalid request target ({exc})") from None
+            self._reject(Reject(400, f"invalid request target ({exc})"))
         except httptools.HttpParserError as exc:
-            if self.done and "after `Connection: close`" in str(exc):
-                return  # the connection closes after the last request anyway; the rest is discarded
-            raise RequestError(400, f"malformed request: {exc}") from None
+            if self._done and "after `Connection: close`" in str(exc):
+                self.dead = True  # the connection closes after the last request anyway; the rest is discarded
+            else:
+                self._reject(Reject(400, f"malformed request: {exc}"))
         if self.in_head and self._raw > self.max_head + 4 * _HEAD_SLACK:
-            raise RequestError(431, f"request header block larger than buffer-size ({self.max_head} bytes)")
+            self._reject(Reject(431, f"request header block larger than buffer-size ({self.max_head} bytes)"))
+        return events
+
+    def _check_chunk_head(self, fed: int) -> None:
+        self._since_chunk += fed
+        if self._since_chunk > CHUNK_HEAD_MAX + _SLICE:
+            raise _Stop(Reject(400, f"a chunk header (size line and extensions) is longer than "
+                                    f"{CHUNK_HEAD_MAX} bytes"))
+
+    def _upgrade(self) -> None:
+        """Upgrade (websocket, h2c) is not offered over WSGI: the request is served as a plain one whose
+        body is empty, then the connection closes."""
+        head = self._head
+        if head is not None:
+            head.upgrade = True
+            head.keep_alive = False
+            self.in_head = self.in_body = False
+            if head not in self._events:
+                self._events.append(head)
+            self._events.append(END)
+            self._head = None
+        self.dead = True
+
+    def _reject(self, reject: Reject) -> None:
+        self.dead = True
+        self.in_head = self.in_body = False
+        self._events.append(reject)

@@ -1,5 +1,6 @@
 """The uwsgi wire protocol, sans-IO: a 4-byte header, a var block of u16-length key/value pairs, then
-CONTENT_LENGTH body bytes (reference §1). One request per connection.
+CONTENT_LENGTH body bytes (reference §1). One request per connection. The parser emits the events of
+protocol/events.py, like the HTTP one.
 
 Every u16 length is bounds-checked against the packet; a packet larger than buffer-size is an error
 that names the option to raise. Must not import socket, os, select or time.
@@ -10,8 +11,13 @@ from __future__ import annotations
 import struct
 
 from uisge.errors import RequestError
+from uisge.protocol.events import END, Reject, RequestHead
 
 _U16 = struct.Struct("<H").unpack_from
+_NO_HEADERS: list = []
+_HTTP_METHOD_PREFIXES = (b"GET ", b"POST", b"PUT ", b"HEAD", b"DELE", b"OPTI", b"PATC")
+# the modifier1 values uWSGI's Python plugin serves: 0 (WSGI) and 30 (WSGI, SCRIPT_NAME stripped from PATH_INFO)
+PYTHON_MODIFIERS = frozenset({0, 30})
 
 # dynamic-app vars that let a peer pick code to run in uWSGI; uisge ignores them (reference §1.3)
 DYNAMIC_VARS = frozenset({"UWSGI_FILE", "UWSGI_SCRIPT", "UWSGI_MODULE", "UWSGI_CALLABLE", "UWSGI_CHDIR",
@@ -19,20 +25,109 @@ DYNAMIC_VARS = frozenset({"UWSGI_FILE", "UWSGI_SCRIPT", "UWSGI_MODULE", "UWSGI_C
                           "UWSGI_APPID", "UWSGI_CACHE_GET"})
 
 
-class UwsgiRequest:
-    __slots__ = ("modifier1", "modifier2", "vars", "nvars", "pktsize", "content_length")
+class UwsgiParser:
+    """feed(data) -> events (protocol/events.py), in any chunking. One request per connection: after its
+    END (or a Reject) the parser is done and later bytes are ignored.
 
-    def __init__(self, modifier1: int, modifier2: int, env: dict[str, str], nvars: int, pktsize: int) -> None:
-        self.modifier1 = modifier1
-        self.modifier2 = modifier2
-        self.vars = env
-        self.nvars = nvars
-        self.pktsize = pktsize
+    Refused as uWSGI refuses them: an HTTP request (a hint for the misconfigured nginx), a var block
+    larger than buffer-size (431), a malformed var block (400), a body above limit-post (413); a packet
+    with a zero var block or a modifier1 no Python app serves closes the connection with no answer
+    (status 0), as uWSGI does.
+    """
+
+    __slots__ = ("max_head", "max_body", "max_vars", "buf", "head", "left", "dead", "in_head", "in_body",
+                 "_events", "where")
+
+    def __init__(self, max_head: int, max_body: int = 0, max_vars: int = 512, where: str = "") -> None:
+        self.max_head = max_head
+        self.max_body = max_body
+        self.max_vars = max_vars
+        self.where = where  # the listener's name, for the hints
+        self.buf = b""
+        self.head: RequestHead | None = None
+        self.left = 0  # body bytes still to come
+        self.dead = False
+        self.in_head = False
+        self.in_body = False
+        self._events: list = []
+
+    def feed(self, data: bytes) -> list:
+        events = self._events
+        events.clear()
+        if self.dead:
+            return events
+        if self.in_body:
+            self._body(data)
+            return events
+        buf = self.buf + data if self.buf else data
+        if len(buf) < 4:
+            self.buf = buf
+            self.in_head = True
+            return events
+        modifier1, size, modifier2 = buf[0], buf[1] | (buf[2] << 8), buf[3]
+        if buf[:4] in _HTTP_METHOD_PREFIXES:
+            return self._reject(400, f"this is a uwsgi-protocol socket ({self.where}), but an HTTP request "
+                                     f"arrived: point nginx's uwsgi_pass at it, or serve HTTP with "
+                                     f"`http-socket`/`http` instead of `socket`")
+        if size == 0:
+            return self._reject(0, "empty uwsgi packet (datasize 0)")
+        if modifier1 not in PYTHON_MODIFIERS:
+            return self._reject(0, f"-- unavailable modifier requested: {modifier1} --")
+        if size > self.max_head:
+            return self._reject(431, f"invalid request block size: {size} (max {self.max_head}); raise "
+                                     f"buffer-size to accept it")
+        if len(buf) < 4 + size:
+            self.buf = buf
+            self.in_head = True
+            return events
+        self.buf = b""
+        self.in_head = False
+        try:
+            env, nvars = parse_vars(memoryview(buf)[4:4 + size], self.max_vars)
+        except RequestError as exc:
+            return self._reject(exc.status, exc.reason)
+        if not DYNAMIC_VARS.isdisjoint(env):
+            for key in DYNAMIC_VARS.intersection(env):
+                del env[key]
         cl = env.get("CONTENT_LENGTH", "")
-        if not cl or cl.isdigit():
-            self.content_length = int(cl) if cl and cl.isascii() else 0
+        length = (int(cl) if cl.isascii() else 0) if cl.isdigit() else leading_digits(cl) if cl else 0
+        if self.max_body and length > self.max_body:
+            return self._reject(413, f"request body of {length} bytes is larger than limit-post "
+                                     f"({self.max_body} bytes)")
+        head = RequestHead("uwsgi", b"", b"", env.get("SERVER_PROTOCOL") or "HTTP/1.0", _NO_HEADERS, False,
+                           length, size, nvars)
+        head.vars = env
+        head.modifier1 = modifier1
+        head.modifier2 = modifier2
+        self.head = head
+        events.append(head)
+        self.left = length
+        if length:
+            self.in_body = True
+            if len(buf) > 4 + size:
+                self._body(buf[4 + size:] if len(buf) - 4 - size <= length else buf[4 + size:4 + size + length])
         else:
-            self.content_length = leading_digits(cl)
+            events.append(END)
+            self.dead = True  # one request per connection: what follows is ignored
+        return events
+
+    def _body(self, data: bytes) -> None:
+        if len(data) > self.left:
+            data = data[:self.left]
+        self.left -= len(data)
+        if data:
+            self._events.append(data)
+        if not self.left:
+            self.in_body = False
+            self.dead = True
+            self._events.append(END)
+
+    def _reject(self, status: int, reason: str) -> list:
+        self.dead = True
+        self.in_head = self.in_body = False
+        self.buf = b""
+        self._events.append(Reject(status, reason))
+        return self._events
 
 
 def leading_digits(text: str) -> int:
@@ -43,11 +138,6 @@ def leading_digits(text: str) -> int:
             break
         digits += 1
     return int(text[:digits]) if digits else 0
-
-
-def parse_header(data: bytes | bytearray) -> tuple[int, int, int]:
-    """(modifier1, pktsize, modifier2) from the first 4 bytes."""
-    return data[0], data[1] | (data[2] << 8), data[3]
 
 
 def parse_vars(block: bytes | bytearray | memoryview, max_vars: int) -> tuple[dict[str, str], int]:

@@ -23,7 +23,7 @@ import time
 import traceback
 from typing import Any, Callable
 
-from uisge.worker.respond import error_response
+from uisge.wsgi.adapter import error_response
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -78,9 +78,13 @@ class Health:
         if self.harakiri:
             self.inflight[threading.get_ident()] = (time.monotonic() + self.harakiri, env, responder)
 
-    def end(self, requests: int) -> None:
+    def leave(self) -> None:
+        """The calling thread stops running app code for its request (it may come back, with begin())."""
         if self.harakiri:
             self.inflight.pop(threading.get_ident(), None)
+
+    def end(self, requests: int) -> None:
+        """A request is finished (called by the event loop): the recycling checks."""
         if self.due:
             return
         if self.max_requests and requests >= self.max_requests:

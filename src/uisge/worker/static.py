@@ -26,7 +26,7 @@ import stat
 import time
 from typing import Any, Callable
 
-from uisge.worker.respond import FileWrapper
+from uisge.wsgi.adapter import FileWrapper
 
 SMALL = 64 * 1024
 # request headers that make an answer depend on more than the file: these take the general path

@@ -1,30 +1,43 @@
-"""The WSGI environ (PEP 3333, uWSGI's shape): the constant keys of a listener, the body as wsgi.input,
-and the environ of a uwsgi request (the vars exactly as nginx sent them).
+"""The WSGI environ (PEP 3333, uWSGI's shape), built in one place from a protocol RequestHead: the
+constant keys of a listener (a base dict copied once per request), then the request's own keys.
 
-HTTP requests get their CGI keys from the parser (protocol/http.py) while it reads the head. The
-constant keys live in a base dict copied once per request. No sockets here.
+HTTP: headers become HTTP_* keys (duplicates joined with ", ", names with `_` dropped unless allowed,
+so `X_Real_IP` cannot pose as `X-Real-IP`), PATH_INFO percent-decoded with dot-segments resolved and
+repeated slashes kept, REQUEST_URI raw. uwsgi: the vars exactly as nginx sent them, with nginx's
+duplicate HTTP_CONTENT_* dropped. No sockets here.
 """
 
 from __future__ import annotations
 
-import io
+import re
 import sys
-import tempfile
 from typing import Any
 
-from uisge.protocol.uwsgi import UwsgiRequest
+from uisge.protocol.events import RequestHead
+from uisge.protocol.http import path_info
+
+# a path that needs no decoding or dot-segment work: PATH_INFO is REQUEST_URI as is
+_PLAIN_PATH = re.compile(r"[^?%#]*")
+_CACHE_MAX = 4096
+# header name (bytes, as sent) -> environ key, or None for a name that never reaches the app
+_KEYS: dict[bool, dict[bytes, str | None]] = {False: {}, True: {}}
 
 
-def make_input(body: list[bytes], size: int, spill: int) -> Any:
-    if not size:
-        return io.BytesIO()
-    if size <= spill:
-        return io.BytesIO(body[0] if len(body) == 1 else b"".join(body))
-    tmp = tempfile.TemporaryFile()
-    for chunk in body:
-        tmp.write(chunk)
-    tmp.seek(0)
-    return tmp
+def header_key(name: bytes, allow_underscore: bool) -> str | None:
+    """The CGI key of a request header: `X-Real-IP` -> `HTTP_X_REAL_IP`; None when it is dropped."""
+    keys = _KEYS[allow_underscore]
+    if name in keys:
+        return keys[name]
+    text = name.decode("latin-1").upper()
+    if "_" in text and not allow_underscore:
+        key = None  # `X_Real_IP` would collide with `X-Real-IP` (gunicorn#2799 class): dropped
+    elif text in ("CONTENT-TYPE", "CONTENT-LENGTH"):
+        key = text.replace("-", "_")
+    else:
+        key = "HTTP_" + text.replace("-", "_")
+    if len(keys) < _CACHE_MAX:
+        keys[name] = key
+    return key
 
 
 def base_environ(server_name: str, server_port: str, multithread: bool, multiprocess: bool,
@@ -46,9 +59,42 @@ def base_environ(server_name: str, server_port: str, multithread: bool, multipro
     return env
 
 
-def uwsgi_environ(base: dict[str, Any], req: UwsgiRequest, body: list[bytes], size: int,
-                  spill: int) -> dict[str, Any]:
-    vars_ = req.vars
+def http_environ(base: dict[str, Any], head: RequestHead, allow_underscore: bool, trusted: bool) -> dict[str, Any]:
+    """The environ of an HTTP request (`base` holds the listener's and the peer's keys)."""
+    env = base.copy()
+    keys = _KEYS[allow_underscore]
+    for name, value in head.headers:
+        try:
+            key = keys[name]
+        except KeyError:
+            key = header_key(name, allow_underscore)
+        if key is None:
+            continue
+        if key in env:
+            env[key] = env[key] + ", " + value.decode("latin-1")
+        else:
+            env[key] = value.decode("latin-1")
+    uri = head.target.decode("latin-1")
+    env["REQUEST_METHOD"] = head.method.decode("latin-1")
+    env["REQUEST_URI"] = uri
+    if uri[:1] == "/" and "/." not in uri and _PLAIN_PATH.fullmatch(uri):
+        env["PATH_INFO"] = uri
+        env["QUERY_STRING"] = ""
+    else:
+        env["PATH_INFO"], env["QUERY_STRING"] = path_info(head.target)
+    env["SERVER_PROTOCOL"] = head.version
+    if head.content_length >= 0 and "HTTP_TRANSFER_ENCODING" in env:
+        env["CONTENT_LENGTH"] = str(head.content_length)  # a de-chunked body of known length
+    if trusted and "HTTP_X_FORWARDED_PROTO" in env:
+        proto = env["HTTP_X_FORWARDED_PROTO"]
+        if proto in ("https", "http"):
+            env["wsgi.url_scheme"] = proto
+    return env
+
+
+def uwsgi_environ(base: dict[str, Any], head: RequestHead) -> dict[str, Any]:
+    """The environ of a uwsgi request: the vars as sent, over the listener's constant keys."""
+    vars_ = head.vars
     if "HTTP_CONTENT_TYPE" in vars_ or "HTTP_CONTENT_LENGTH" in vars_:
         # nginx sends request headers as HTTP_* next to its CONTENT_* params; PEP 3333 wants only the latter
         for cgi in ("CONTENT_TYPE", "CONTENT_LENGTH"):
@@ -63,7 +109,7 @@ def uwsgi_environ(base: dict[str, Any], req: UwsgiRequest, body: list[bytes], si
             env["wsgi.url_scheme"] = "https"
         elif scheme in ("http", "https"):
             env["wsgi.url_scheme"] = scheme
-    if "SCRIPT_NAME" in vars_ and req.modifier1 == 30:
+    if "SCRIPT_NAME" in vars_ and head.modifier1 == 30:
         # UWSGI_MODIFIER_MANAGE_PATH_INFO: strip SCRIPT_NAME off PATH_INFO
         script = vars_["SCRIPT_NAME"]
         path = env.get("PATH_INFO", "")
@@ -75,5 +121,4 @@ def uwsgi_environ(base: dict[str, Any], req: UwsgiRequest, body: list[bytes], si
         env["QUERY_STRING"] = ""
     if "REQUEST_METHOD" not in env:
         env["REQUEST_METHOD"] = "GET"
-    env["wsgi.input"] = make_input(body, size, spill)
     return env

@@ -1,26 +1,32 @@
-"""Call the WSGI app for one request and write its response: start_response with PEP 3333's rules,
-the write() callable, close() always called, response framing (Content-Length, chunked, close-
-delimited), HEAD and 1xx/204/304 without body, header validation (CR/LF/NUL never emitted: 500).
+"""One WSGI response (PEP 3333) turned into bytes in a connection's output buffer, pulled as the
+buffer drains.
 
-One code path for HTTP and uwsgi connections; the difference is the `http` flag (uwsgi responses are
-raw HTTP with the request's SERVER_PROTOCOL and no added headers, as uWSGI sends them). The socket is
-written directly; nothing here reads from it.
+start_response may be called until the first non-empty body bytestring exists (so generators that
+call it inside the iterable work), again with exc_info before the head is committed; the head is
+committed with the first non-empty chunk, or at the end. write() works (and is the only place that may
+wait for the socket). close() on the iterable is called exactly once. wsgi.file_wrapper bodies go out
+with sendfile(). Framing: Content-Length when the body is known up front (one-element or all-bytes
+lists, file_wrapper), chunked otherwise on HTTP/1.1, close-delimited otherwise; HEAD, 1xx, 204 and 304
+without a body; header names and values checked (CR/LF/NUL never emitted: 500).
+
+uwsgi responses are raw HTTP with the request's SERVER_PROTOCOL and no added headers, as uWSGI sends
+them (`http` is False). Nothing here touches a socket except through the output buffer it is given,
+and nothing here knows which thread runs it.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import socket
 import time
 import traceback
-from typing import Any
+from typing import Any, Callable
 
+from uisge.errors import ClientGone
 from uisge.protocol.status import reason as reason_phrase
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
-_NO_BODY_STATUS = frozenset({204, 304})
 
 # What a response header is to the writer: most are sent as given; these few are framing.
 PLAIN, CONTENT_LENGTH, CONNECTION, TRANSFER_ENCODING, HOP_BY_HOP = 0, 1, 2, 3, 4
@@ -35,6 +41,10 @@ _STATUS_CACHE: dict[str, tuple[int, bytes]] = {}
 _PROTOCOLS = {"HTTP/1.1": b"HTTP/1.1 ", "HTTP/1.0": b"HTTP/1.0 "}
 _CACHE_MAX = 4096
 _CACHE_VALUE_MAX = 256
+
+
+class AppError(Exception):
+    """The app broke a WSGI rule (bad status, bad header, body before start_response); the message says which."""
 
 
 def check_status(status: Any) -> tuple[int, bytes]:
@@ -90,12 +100,10 @@ def http_date() -> bytes:
     return _date[1]
 
 
-class ClientGone(Exception):
-    """The client closed the connection or stopped reading within socket-timeout."""
-
-
-class AppError(Exception):
-    """The app broke a WSGI rule (bad status, bad header); the message says which."""
+def error_response(status: int, message: str, protocol: str = "HTTP/1.1") -> bytes:
+    body = f"{status} {reason_phrase(status)}\n{message}\n".encode("utf-8", "replace")
+    return (f"{protocol} {status} {reason_phrase(status)}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n").encode("latin-1") + http_date() + b"\r\n" + body
 
 
 class FileWrapper:
@@ -116,35 +124,17 @@ class FileWrapper:
             yield data
 
 
-def send_all(sock: socket.socket, data: bytes | memoryview, timeout: float) -> None:
-    try:
-        sent = sock.send(data)
-    except (BlockingIOError, InterruptedError):
-        sent = 0
-    except OSError as exc:
-        raise ClientGone(str(exc)) from None
-    if sent == len(data):
-        return
-    sock.settimeout(timeout)
-    try:
-        sock.sendall(memoryview(data)[sent:])
-    except OSError as exc:  # includes socket.timeout
-        raise ClientGone(str(exc) or "timed out") from None
-    finally:
-        sock.setblocking(False)
+class Response:
+    """start_response, write() and the framing of one response, producing into `out` (worker/output.py).
 
-
-class Responder:
-    """start_response, write() and the framing state of one response.
-
-    Only what differs per request is set in __init__; the rest are class defaults that an instance
-    overrides when it must (cheaper than setting a dozen slots on every request).
+    call() runs the app; pump() pulls the body while `out` holds less than `high` bytes; `done` is set once
+    the last bytes are in `out`. Fields that rarely change are class defaults (cheaper per request).
     """
 
     status_code = 0
     status_bytes = b""
     lines: list[bytes] = []
-    head_sent = False
+    head_sent = False  # the head is committed (in the output buffer)
     started = False
     chunked = False
     content_length = -1
@@ -152,16 +142,26 @@ class Responder:
     header_bytes = 0
     header_count = 0
     failed = False  # the app raised or broke a WSGI rule (counted as an exception in the stats)
+    done = False
+    iterator: Any = None
+    result: Any = None
+    closed = False
 
-    def __init__(self, sock: socket.socket, http: bool, protocol: str, head_only: bool, keep_alive: bool,
-                 timeout: float, extra_lines: list[bytes]) -> None:
-        self.sock = sock
+    def __init__(self, out, http: bool, protocol: str, head_only: bool, keep_alive: bool,
+                 extra_lines: list[bytes], timeout: float, high: int, log_error: Callable[[str], None]) -> None:
+        self.out = out
         self.http = http
         self.protocol = protocol
         self.head_only = head_only
         self.keep_alive = keep_alive
-        self.timeout = timeout
         self.extra_lines = extra_lines
+        self.timeout = timeout
+        self.high = high
+        self.log_error = log_error
+
+    @property
+    def sock(self):  # the harakiri watchdog answers 504 on it directly
+        return self.out.sock
 
     # -- PEP 3333
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None):
@@ -180,6 +180,7 @@ class Responder:
         if type(headers) is not list:
             raise AppError(f"headers must be a list of (name, value) tuples, got {type(headers).__name__}")
         lines = []
+        self.content_length = -1
         for item in headers:
             try:
                 kind, line, length = _HEADER_CACHE[item]
@@ -201,17 +202,20 @@ class Responder:
         return self.write
 
     def write(self, data: bytes) -> None:
+        """PEP 3333's write(): the one place that may wait for the client (up to socket-timeout)."""
         if not self.started:
             raise AppError("write() called before start_response()")
         if type(data) is not bytes:
-            if isinstance(data, (bytearray, memoryview)):
-                data = bytes(data)
-            else:
-                raise AppError(f"the app gave a {type(data).__name__} where bytes are required: {data!r:.80}")
-        if not self.head_sent:
-            self.send_head(data, final=False)
-            return
-        self._send_body(data)
+            data = self._bytes(data)
+        self._emit(data)
+        if self.out.size > self.high:
+            self.out.drain(self.timeout)
+
+    @staticmethod
+    def _bytes(data: Any) -> bytes:
+        if isinstance(data, (bytearray, memoryview)):
+            return bytes(data)
+        raise AppError(f"the app gave a {type(data).__name__} where bytes are required: {data!r:.80}")
 
     # -- framing
     def _head(self, body_len: int | None) -> bytes:
@@ -241,31 +245,59 @@ class Responder:
         parts.append(b"\r\n")
         head = b"".join(parts)
         self.header_bytes = len(head)
+        self.head_sent = True
         if no_body:
             self.head_only = True
         return head
 
-    def send_whole(self, body: bytes) -> None:
-        """Send a response whose body is this one bytes object (the common `return [body]`)."""
-        head = self._head(len(body))
-        self.head_sent = True
+    def _clip(self, data: bytes) -> bytes:
+        if self.content_length >= 0 and self.body_sent + len(data) > self.content_length:
+            data = data[: max(0, self.content_length - self.body_sent)]
+            self.keep_alive = False  # the app gave more than it promised: the rest is not sent
+        return data
+
+    def _emit(self, data: bytes) -> None:
+        """One body bytestring from the app: commits the head with the first non-empty one."""
+        if not data:
+            return
+        if not self.head_sent:
+            if not self.started:
+                raise AppError("the app produced body data before calling start_response()")
+            head = self._head(None)
+            if self.head_only:
+                self.out.push(head)
+                return
+            if self.chunked:
+                self.out.push(head + b"%x\r\n" % len(data) + data + b"\r\n")
+            else:
+                data = self._clip(data)
+                self.out.push(head + data)
+            self.body_sent += len(data)
+            return
         if self.head_only:
-            data = head
+            return
+        if self.chunked:
+            self.out.push(b"%x\r\n" % len(data) + data + b"\r\n")
+        else:
+            data = self._clip(data)
+            if not data:
+                return
+            self.out.push(data)
+        self.body_sent += len(data)
+
+    def send_whole(self, body: bytes) -> None:
+        """A response whose body is this one bytes object (the common `return [body]`)."""
+        head = self._head(len(body))
+        if self.head_only:
+            self.out.push(head)
         else:
             cl = self.content_length
             if cl >= 0 and cl != len(body):  # the app's Content-Length disagrees with what it gave
                 body = body[:cl]
                 self.keep_alive = False
-            data = head + body
+            self.out.push(head + body)
             self.body_sent = len(body)
-        try:
-            sent = self.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError as exc:
-            raise ClientGone(str(exc)) from None
-        if sent != len(data):
-            send_all(self.sock, memoryview(data)[sent:], self.timeout)
+        self.done = True
 
     def send_prebuilt(self, ready) -> None:
         """Send a static.Prebuilt answer: its header lines were checked when it was built."""
@@ -276,39 +308,69 @@ class Responder:
         self.started = True
         self.send_whole(ready.body)
 
-    def send_head(self, first: bytes, final: bool) -> None:
-        """Send the head with the first body piece; `final` means that piece is the whole body."""
-        head = self._head(len(first) if final else None)
-        self.head_sent = True
-        if self.head_only or not first:
-            send_all(self.sock, head, self.timeout)
+    def _finish(self) -> None:
+        if not self.head_sent:
+            if not self.started:
+                raise AppError("the app returned without calling start_response()")
+            self.out.push(self._head(0))
+        elif self.chunked and not self.head_only:
+            self.out.push(b"0\r\n\r\n")
+        if self.content_length >= 0 and self.body_sent < self.content_length and not self.head_only:
+            self.keep_alive = False  # the app promised more than it gave: the client must not wait
+        self.done = True
+        self.close_iterable()
+
+    # -- driving the app
+    def call(self, app: Callable, environ: dict) -> None:
+        """Call the app and produce the start of its response (all of it, for the common shapes)."""
+        try:
+            result = self.result = app(environ, self.start_response)
+            if type(result) is list:
+                if len(result) == 1 and self.started and not self.head_sent and type(result[0]) is bytes:
+                    self.send_whole(result[0])
+                    self.close_iterable()
+                    return
+                if self.started and not self.head_sent and all(type(b) is bytes for b in result):
+                    self.out.push(self._head(sum(map(len, result))))  # a known length: not chunked
+                    for data in result:
+                        self._emit(data)
+                    self._finish()
+                    return
+            elif isinstance(result, FileWrapper) and self._file(result):
+                return
+            self.iterator = iter(result)
+        except ClientGone:
+            self.close_iterable()
+            raise
+        except Exception as exc:  # noqa: BLE001 - any app failure must leave the worker serving
+            self.fail(exc, environ)
             return
-        if self.chunked:
-            send_all(self.sock, head + b"%x\r\n" % len(first) + first + b"\r\n", self.timeout)
-        else:
-            first = self._clip(first)
-            send_all(self.sock, head + first, self.timeout)
-        self.body_sent += len(first)
+        self.pump(environ)
 
-    def _clip(self, data: bytes) -> bytes:
-        if self.content_length >= 0 and self.body_sent + len(data) > self.content_length:
-            data = data[: max(0, self.content_length - self.body_sent)]
-            self.keep_alive = False
-        return data
+    def pump(self, environ: dict) -> None:
+        """Pull body chunks until the buffer is above the high-water mark or the body ends."""
+        out = self.out
+        high = self.high
+        emit = self._emit
+        try:
+            for data in self.iterator:
+                if type(data) is not bytes:
+                    data = self._bytes(data)
+                if data:
+                    emit(data)
+                    if out.size > high:
+                        return
+            self._finish()
+        except ClientGone:
+            self.close_iterable()
+            raise
+        except Exception as exc:  # noqa: BLE001
+            self.fail(exc, environ)
 
-    def _send_body(self, data: bytes) -> None:
-        if self.head_only or not data:
-            return
-        if self.chunked:
-            send_all(self.sock, b"%x\r\n" % len(data) + data + b"\r\n", self.timeout)
-        else:
-            data = self._clip(data)
-            if data:
-                send_all(self.sock, data, self.timeout)
-        self.body_sent += len(data)
-
-    def send_file(self, wrapper: FileWrapper) -> bool:
-        """Send a file_wrapper body with sendfile(); False when the file has no usable descriptor."""
+    def _file(self, wrapper: FileWrapper) -> bool:
+        """A file_wrapper body with a real descriptor goes out with sendfile(); False to iterate it instead."""
+        if not self.started:
+            return False
         try:
             fd = wrapper.filelike.fileno()
             offset = wrapper.filelike.tell()
@@ -318,87 +380,50 @@ class Responder:
         if size < 0:
             return False
         if self.content_length >= 0:
+            if size < self.content_length:
+                self.keep_alive = False
             size = min(size, self.content_length)
         if not self.head_sent:
-            head = self._head(size)
-            self.head_sent = True
-            send_all(self.sock, head, self.timeout)
-        if self.head_only or self.chunked:
-            return self.head_only
-        self.sock.settimeout(self.timeout)
-        try:
-            while size > 0:
-                sent = os.sendfile(self.sock.fileno(), fd, offset, min(size, 1 << 20))
-                if sent == 0:
-                    break
-                offset += sent
-                size -= sent
-                self.body_sent += sent
-        except OSError as exc:
-            raise ClientGone(str(exc)) from None
-        finally:
-            self.sock.setblocking(False)
+            self.out.push(self._head(size))
+        if not self.head_only and size:
+            self.out.push_file(fd, offset, size)
+            self.body_sent = size
+        self.done = True  # close() waits until the file is sent: the connection calls close_iterable()
         return True
 
-    def finish(self) -> None:
-        if not self.head_sent:
-            self.send_head(b"", final=True)
-        elif self.chunked:
-            send_all(self.sock, b"0\r\n\r\n", self.timeout)
-        if self.content_length >= 0 and self.body_sent < self.content_length and not self.head_only:
-            self.keep_alive = False  # the app promised more than it gave: the client must not wait
-
-
-def error_response(status: int, message: str, protocol: str = "HTTP/1.1") -> bytes:
-    body = f"{status} {reason_phrase(status)}\n{message}\n".encode("utf-8", "replace")
-    return (f"{protocol} {status} {reason_phrase(status)}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n").encode("latin-1") + http_date() + b"\r\n" + body
-
-
-def run_app(app, environ: dict, responder: Responder, log_error) -> None:
-    """Call the app and send its response. Exceptions become a 500 (or a cut connection if the head
-    was already sent) and a traceback in the log; ClientGone propagates for the caller to close."""
-    result = None
-    try:
-        result = app(environ, responder.start_response)
-        if not responder.started:
-            raise AppError("the app returned without calling start_response()")
-        if type(result) is list and len(result) == 1 and not responder.head_sent:
-            body = result[0]
-            if type(body) is not bytes:
-                responder.write(body)  # raises the type error
-            responder.send_whole(body)
-            return
-        elif isinstance(result, FileWrapper) and responder.send_file(result):
-            pass
-        else:
-            for data in result:
-                if data:
-                    responder.write(data)
-        responder.finish()
-    except ClientGone:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any app failure must leave the worker serving
+    def fail(self, exc: BaseException, environ: dict) -> None:
+        """An app error: a 500 if no head went out yet, else the response is cut (Connection closed)."""
         what = f"{environ.get('REQUEST_METHOD', '')} {environ.get('REQUEST_URI') or environ.get('PATH_INFO', '')}"
         if isinstance(exc, AppError):
-            log_error(f"invalid response from the app for {what}: {exc}\n")
+            self.log_error(f"invalid response from the app for {what}: {exc}\n")
         else:
-            log_error(f"error in the app for {what}:\n" + traceback.format_exc())
-        responder.status_code = 500
-        responder.failed = True
-        responder.keep_alive = False
-        if not responder.head_sent:
-            responder.head_sent = True
+            self.log_error(f"error in the app for {what}:\n" + traceback.format_exc())
+        self.status_code = 500
+        self.failed = True
+        self.keep_alive = False
+        self.done = True
+        if not self.head_sent:
+            self.head_sent = True
             data = error_response(500, "The application raised an error; see the server log.",
-                                  responder.protocol if responder.protocol.startswith("HTTP/") else "HTTP/1.0")
-            responder.header_bytes = len(data)
-            send_all(responder.sock, data, responder.timeout)
+                                  self.protocol if self.protocol.startswith("HTTP/") else "HTTP/1.0")
+            self.header_bytes = len(data)
+            self.out.parts.clear()
+            self.out.size = 0
+            self.out.push(data)
         else:
-            raise ClientGone("response cut after an app error") from None
-    finally:
-        close = getattr(result, "close", None)
+            self.cut = True
+        self.close_iterable()
+
+    cut = False  # the response could not be completed: the connection closes after what is buffered
+
+    def close_iterable(self) -> None:
+        """The iterable's close(), exactly once, whatever happened."""
+        if self.closed:
+            return
+        self.closed = True
+        close = getattr(self.result, "close", None)
         if close is not None:
             try:
                 close()
             except Exception:  # noqa: BLE001
-                log_error("error in the app's close():\n" + traceback.format_exc())
+                self.log_error("error in the app's close():\n" + traceback.format_exc())

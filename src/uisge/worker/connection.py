@@ -1,0 +1,451 @@
+"""Client connections from accept to close: bytes -> protocol events -> a ready request -> the runner ->
+the response in an output buffer -> the socket, with backpressure and timeouts.
+
+Per connection: a parser (HTTP or uwsgi, same events), the body of the request being read (RAM up to
+post-buffering, then a temp file), and an output buffer. The app's iterable is pulled only while the
+buffer is under its high-water mark; when the socket takes no more, the connection waits for EPOLLOUT
+and the worker serves everybody else. A client that reads nothing for socket-timeout is cut.
+
+Everything here runs in the event loop's thread except `step()`, which the runner may run in an app
+thread (it is the only code that calls the app). The epoll set is the loop's; this module only asks
+for interest changes through `watch()`.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+from io import BytesIO
+from time import perf_counter
+from typing import Any, Callable
+
+from uisge.errors import ClientGone
+from uisge.protocol.events import END, Reject, RequestHead
+from uisge.protocol.http import HttpParser
+from uisge.protocol.uwsgi import UwsgiParser
+from uisge.tasks.runtime import RT
+from uisge.worker.output import HIGH_WATER, Output
+from uisge.worker.reqlog import RequestLog
+from uisge.worker.runner import make_runner
+from uisge.worker.static import Prebuilt
+from uisge.wsgi.adapter import Response, error_response
+from uisge.wsgi.body import BodySink
+from uisge.wsgi.environ import http_environ, uwsgi_environ
+
+EPOLLIN, EPOLLOUT = select.EPOLLIN, select.EPOLLOUT
+READ_SIZE = 65536
+FRESH_GRACE = 5.0  # seconds a stopping worker waits for the first request of a just-accepted connection
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+DEFAULT_POST_BUFFERING = 65536  # body bytes kept in RAM per connection when post-buffering is unset
+
+# what a step (app call or body pull, then a flush) ends with
+DONE, WAIT, GONE = 1, 2, 3
+# connection states
+READING, RUNNING, WRITING = 0, 1, 2
+
+
+class Listener:
+    """A bound, listening socket (made by the master) and what it speaks."""
+
+    __slots__ = ("sock", "fd", "proto", "name", "base", "tcp", "local", "family", "type", "option", "address",
+                 "path")
+
+    def __init__(self, sock: socket.socket, proto: str, name: str, base: dict[str, Any], option: str = "",
+                 address: str = "", path: str | None = None) -> None:
+        self.option = option  # where it came from: `socket = /run/app.sock` -> ("socket", "/run/app.sock")
+        self.address = address
+        self.path = path  # a unix socket file that vacuum removes
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.proto = proto  # "http" or "uwsgi"
+        self.name = name
+        self.base = base
+        self.tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
+        self.local = not self.tcp
+        self.family = int(sock.family)  # plain ints: socket.accept() converts them to enums each call
+        self.type = int(sock.type)
+
+
+class Conn:
+    __slots__ = ("sock", "fd", "listener", "base", "parser", "last", "state", "mask", "trusted", "fresh", "head",
+                 "sink", "pending", "out", "resp", "env", "t0", "called", "http")
+
+    def __init__(self, sock: socket.socket, fd: int, listener: Listener, base: dict, parser, now: float,
+                 trusted: bool) -> None:
+        self.sock = sock
+        self.fd = fd
+        self.listener = listener
+        self.base = base  # the environ every request of this connection starts from
+        self.parser = parser
+        self.http = listener.proto == "http"
+        self.last = now  # the last progress (bytes in or out)
+        self.state = READING
+        self.mask = 0  # what the epoll set watches for it (0: not in the set)
+        self.trusted = trusted
+        self.fresh = True  # no request dispatched yet: a stopping worker still owes it an answer
+        self.head: RequestHead | None = None
+        self.sink: BodySink | None = None
+        self.pending: list | None = None  # events parsed past a request that is being served (pipelining)
+        self.out: Output | None = None
+        self.resp: Response | None = None
+        self.env: dict | None = None
+        self.t0 = 0.0
+        self.called = False
+
+
+class Pipeline:
+    """The request path of one worker: what the event loop calls for each connection event."""
+
+    def __init__(self, worker, opts, apps: list[tuple[str, Callable]], log: RequestLog, health, board, static,
+                 current) -> None:
+        self.worker = worker  # the loop: its epoll set, `now`, `running`, `stopping`
+        self.ep = worker.ep
+        self.opts = opts
+        self.default_app = apps[0][1]
+        self.mounts = sorted(apps[1:], key=lambda a: -len(a[0])) if opts.manage_script_name else []
+        self.log = log
+        self.logging = log.enabled
+        self.health = health
+        self.board = board
+        self.static = static
+        self.current = current
+        self.conns: dict[int, Conn] = {}
+        self.requests = 0
+        self.max_head = max(1024, opts.buffer_size)
+        self.max_body = opts.limit_post
+        self.max_vars = opts.max_vars
+        self.spill = opts.post_buffering or DEFAULT_POST_BUFFERING
+        self.timeout = float(opts.socket_timeout or 60)
+        self.idle_timeout = float(opts.http_timeout or 75)
+        self.keepalive = opts.http_keepalive
+        self.allow_underscore = opts.allow_underscore_headers
+        self.extra_lines = [f"{n.strip()}: {v.strip()}\r\n".encode("latin-1")
+                            for n, _, v in (h.partition(":") for h in opts.add_header)]
+        self.runner = make_runner(max(1, opts.threads), self.step)
+        self.inline = self.runner.wake_fd < 0
+
+    # ---------------------------------------------------------------- accept and read
+    def accept(self, listener: Listener) -> bool:
+        """Accept what waits (up to 64); True when there may be more."""
+        # socket.accept() is _accept() plus a socket built from enum-converted family and type, which
+        # costs more than the accept itself; the listener keeps them as ints
+        accept = listener.sock._accept
+        now = self.worker.now
+        for _ in range(64):
+            try:
+                fd, addr = accept()
+            except (BlockingIOError, InterruptedError):
+                return False
+            except OSError as exc:  # EMFILE and friends: say so, keep serving the others
+                self.log.error(f"accept() on {listener.name} failed: {exc}")
+                return False
+            sock = socket.socket(listener.family, listener.type, 0, fd)
+            sock.setblocking(False)  # TCP_NODELAY comes from the listener (Linux copies it on accept)
+            if listener.proto == "http":
+                base = listener.base.copy()
+                if listener.tcp:
+                    host = addr[0]
+                    base["REMOTE_ADDR"] = host[7:] if host.startswith("::ffff:") else host
+                    base["REMOTE_PORT"] = str(addr[1])
+                    trusted = base["REMOTE_ADDR"] in ("127.0.0.1", "::1")
+                else:
+                    base["REMOTE_ADDR"] = base["REMOTE_PORT"] = ""
+                    trusted = True
+                parser = HttpParser(self.max_head, self.max_body)
+            else:
+                base = listener.base
+                trusted = True
+                parser = UwsgiParser(self.max_head, self.max_body, self.max_vars, listener.name)
+            conn = Conn(sock, fd, listener, base, parser, now, trusted)
+            self.conns[fd] = conn
+            # The client (nginx above all) usually sent its request along with the connect: read it now,
+            # and a connection that is served and closed at once never enters the epoll set.
+            self.readable(conn)
+            if conn.state == READING and fd in self.conns and not conn.mask:
+                self.watch(conn, EPOLLIN)
+        return True
+
+    def watch(self, conn: Conn, mask: int) -> None:
+        if conn.mask == mask:
+            return
+        if not mask:
+            self.ep.unregister(conn.fd)
+        elif conn.mask:
+            self.ep.modify(conn.fd, mask)
+        else:
+            self.ep.register(conn.fd, mask)
+        conn.mask = mask
+
+    def readable(self, conn: Conn) -> None:
+        try:
+            data = conn.sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close(conn)
+            return
+        if not data:
+            self.close(conn)
+            return
+        conn.last = self.worker.now
+        events = conn.parser.feed(data)
+        if events:
+            if conn.fresh and conn.http and data[:1] == b"\0" and events[-1].__class__ is Reject:
+                # an HTTP request never starts with a NUL byte; a uwsgi packet (modifier1 = 0) does
+                events[-1] = Reject(400, f"this is an HTTP socket ({conn.listener.name}), but a uwsgi-protocol "
+                                         f"packet arrived: point nginx's uwsgi_pass at a `socket =` address, or "
+                                         f"use proxy_pass http://{conn.listener.name} for this one")
+            self.serve(conn, events)
+
+    def serve(self, conn: Conn, events: list) -> None:
+        """Consume parsed events; run each request they complete, one at a time, in order."""
+        while True:
+            ready = False
+            for i, ev in enumerate(events):
+                cls = ev.__class__
+                if cls is bytes:
+                    conn.sink.write(ev)
+                elif cls is RequestHead:
+                    conn.head = ev
+                    conn.sink = BodySink(self.spill) if ev.content_length else None
+                    if conn.http and conn.parser.expect_continue and ev.content_length:
+                        try:
+                            conn.sock.send(CONTINUE)
+                        except OSError:
+                            pass
+                elif ev is END:
+                    if i + 1 < len(events):
+                        conn.pending = events[i + 1:]
+                    ready = True
+                    break
+                else:
+                    self.reject(conn, ev)
+                    return
+            if not ready:
+                return
+            result = self.dispatch(conn)
+            if result is None:
+                return  # an app thread has it
+            if not self.after(conn, result):
+                return
+            events = conn.pending
+            if not events:
+                return
+            conn.pending = None
+
+    # ---------------------------------------------------------------- run a request
+    def dispatch(self, conn: Conn) -> int | None:
+        """A whole request (head and body) is in: build the environ and hand it to the runner."""
+        head = conn.head
+        conn.fresh = False
+        conn.t0 = perf_counter()
+        if conn.http:
+            env = http_environ(conn.base, head, self.allow_underscore, conn.trusted)
+            keep = head.keep_alive and self.keepalive and self.worker.running
+        else:
+            env = uwsgi_environ(conn.base, head)
+            keep = False
+        sink = conn.sink
+        env["wsgi.input"] = sink.input() if sink is not None else BytesIO()
+        conn.env = env
+        out = conn.out
+        if out is None:
+            out = conn.out = Output(conn.sock)
+        conn.resp = Response(out, conn.http, head.version, head.method == b"HEAD" if conn.http
+                             else env["REQUEST_METHOD"] == "HEAD", keep, self.extra_lines if conn.http else [],
+                             self.timeout, HIGH_WATER, self.log.error)
+        conn.called = False
+        conn.state = RUNNING
+        if self.board is not None:
+            self.board.begin()
+        if not self.inline and conn.mask:
+            self.watch(conn, 0)
+        return self.runner.submit(conn)
+
+    def step(self, conn: Conn) -> int:
+        """Run app code for the request (the call, or pulling more of its body) and write what the socket
+        takes. Runs in the loop's thread (Inline) or an app thread (ThreadPool); touches only `conn`."""
+        resp = conn.resp
+        env = conn.env
+        health = self.health
+        if health is not None:
+            health.begin(env, resp)
+        if self.current is not None:
+            self.current.env = env  # uwsgi.set_logvar() and friends find the request here
+        try:
+            if not conn.called:
+                conn.called = True
+                app = self._app_for(env) if self.mounts else self.default_app
+                found = self.static.match(env) if self.static is not None else None
+                if found is None:
+                    resp.call(app, env)
+                elif found.__class__ is Prebuilt:
+                    resp.send_prebuilt(found)
+                else:
+                    resp.call(found, env)
+            elif not resp.done:
+                resp.pump(env)
+            out = resp.out
+            while True:
+                if not out.flush():
+                    return WAIT
+                if resp.done:
+                    return DONE
+                resp.pump(env)
+        except ClientGone:
+            return GONE
+        finally:
+            if health is not None:
+                health.leave()
+
+    def _app_for(self, env: dict):
+        """manage-script-name: the longest mount prefix of PATH_INFO moves to SCRIPT_NAME."""
+        path = env["PATH_INFO"]
+        for mountpoint, app in self.mounts:
+            if mountpoint and (path == mountpoint or path.startswith(mountpoint + "/")):
+                env["SCRIPT_NAME"] = mountpoint
+                env["PATH_INFO"] = path[len(mountpoint):]
+                return app
+        return self.default_app
+
+    def after(self, conn: Conn, result: int) -> bool:
+        """Act on a step's result; True when the connection is ready for its next request."""
+        if result == WAIT:
+            conn.state = WRITING
+            conn.last = self.worker.now
+            self.watch(conn, EPOLLOUT)
+            return False
+        return self.complete(conn, result == GONE)
+
+    def writable(self, conn: Conn) -> None:
+        out = conn.out
+        before = out.sent
+        try:
+            drained = out.flush()
+        except ClientGone:
+            self.complete(conn, True)
+            return
+        if out.sent != before:
+            conn.last = self.worker.now
+        if not drained:
+            return
+        if conn.resp.done:
+            if self.complete(conn, False) and conn.pending:
+                events, conn.pending = conn.pending, None
+                self.serve(conn, events)
+            return
+        conn.state = RUNNING  # the buffer drained: pull more of the body
+        if not self.inline:
+            self.watch(conn, 0)
+        result = self.runner.submit(conn)
+        if result is not None and self.after(conn, result) and conn.pending:
+            events, conn.pending = conn.pending, None
+            self.serve(conn, events)
+
+    def returned(self, conn: Conn, result: int) -> None:
+        """An app thread finished a step of this connection."""
+        if conn.fd not in self.conns:
+            return
+        if self.after(conn, result):
+            events, conn.pending = conn.pending, None
+            if events:
+                self.serve(conn, events)
+
+    def complete(self, conn: Conn, gone: bool) -> bool:
+        """The request is over (answered, or its client is gone): count and log it, then either keep the
+        connection for the next request (True) or close it."""
+        resp = conn.resp
+        resp.close_iterable()
+        if conn.sink is not None:
+            conn.sink.discard()
+            conn.sink = None
+        self.requests = n = self.requests + 1
+        env = conn.env
+        duration = perf_counter() - conn.t0
+        if self.board is not None:
+            self.board.end(duration, resp.body_sent + resp.header_bytes, resp.failed)
+        if self.health is not None:
+            self.health.end(n)
+        if self.logging:
+            head = conn.head
+            if self.log.plain:
+                self.log.fast(env, resp, duration, head.count * 2 if not conn.http else (len(env) - 9) * 2,
+                              head.size, n)
+            else:
+                self.log.request(env, resp.status_code, resp.body_sent,
+                                 resp.header_count + (1 if resp.http else 0), resp.header_bytes,
+                                 time.time() - duration, duration,
+                                 head.count * 2 if not conn.http else (len(env) - 9) * 2, head.size, n, n, 0)
+        conn.resp = conn.env = conn.head = None
+        if gone or resp.cut or not resp.keep_alive or not self.worker.running:
+            self.close(conn)
+            return False
+        conn.state = READING
+        conn.last = self.worker.now
+        if not conn.pending:
+            self.watch(conn, EPOLLIN)
+        return True
+
+    # ---------------------------------------------------------------- refuse and close
+    def reject(self, conn: Conn, reject: Reject) -> None:
+        name = conn.listener.name
+        if reject.status:
+            peer = conn.base.get("REMOTE_ADDR") if conn.http else ""
+            self.log.error(f"{peer or name}: {reject.status} {reject.reason} (on {name})")
+            try:
+                conn.sock.send(error_response(reject.status, reject.reason, "HTTP/1.1" if conn.http else "HTTP/1.0"))
+                conn.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+        else:
+            self.log.error(f"{name}: {reject.reason}; connection closed")
+        self.close(conn)
+
+    def close(self, conn: Conn) -> None:
+        # closing the socket takes it out of the epoll set: no epoll_ctl(DEL) needed
+        self.conns.pop(conn.fd, None)
+        if conn.sink is not None:
+            conn.sink.discard()
+            conn.sink = None
+        try:
+            conn.sock.close()
+        except OSError:
+            pass
+
+    # ---------------------------------------------------------------- timeouts and stop
+    def sweep(self, now: float, stopping: bool) -> None:
+        for conn in list(self.conns.values()):
+            state = conn.state
+            if state == RUNNING:
+                continue  # app code runs: harakiri's business
+            idle = now - conn.last
+            if state == WRITING:
+                if idle > self.timeout:
+                    self.log.error(f"{conn.base.get('REMOTE_ADDR') or conn.listener.name}: the client read "
+                                   f"nothing of its response for socket-timeout ({self.timeout:g} s); cut")
+                    self.complete(conn, True)
+                continue
+            parser = conn.parser
+            reading = parser.in_head or parser.in_body
+            if stopping and conn.fresh and not reading and idle > FRESH_GRACE:
+                self.close(conn)  # accepted while we drained, but the client never sent a request
+            elif reading and idle > self.timeout:
+                self.reject(conn, Reject(408, f"request not received within socket-timeout ({self.timeout:g} s)"))
+            elif not reading and idle > (self.idle_timeout if conn.http else self.timeout):
+                self.close(conn)
+
+    def close_idle(self) -> None:
+        """A stop began: idle keep-alive connections close now; requests begun are finished."""
+        for conn in list(self.conns.values()):
+            parser = conn.parser
+            if conn.state == READING and not conn.fresh and not (parser.in_head or parser.in_body or conn.pending):
+                self.close(conn)
+
+    def finish(self) -> None:
+        for conn in list(self.conns.values()):
+            if conn.state != READING:
+                self.log.error(f"uisge worker {self.worker.worker_id}: a request was still running at the end "
+                               f"of worker-reload-mercy ({self.opts.worker_reload_mercy} s); cut")
+            self.close(conn)
+        self.runner.stop()

@@ -1,0 +1,94 @@
+"""A connection's output buffer: response bytes (and at most one file region for sendfile()) waiting for
+the socket, written without ever blocking the caller unless it asks to wait (the WSGI write() callable).
+
+flush() sends what the socket takes now and says whether everything went; the event loop waits for
+writability (EPOLLOUT) when it did not. Whoever produces bytes checks `size` against HIGH_WATER before
+producing more, which is the backpressure. It does not know HTTP or WSGI.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import time
+
+from uisge.errors import ClientGone
+
+HIGH_WATER = 256 * 1024  # bytes buffered per connection before the producer (the app's iterable) waits
+_IOV_MAX = 64
+_SENDFILE_MAX = 1 << 20
+
+
+class Output:
+    __slots__ = ("sock", "fd", "parts", "size", "file_fd", "file_offset", "file_left", "sent")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.parts: list = []
+        self.size = 0
+        self.file_fd = -1
+        self.file_offset = 0
+        self.file_left = 0
+        self.sent = 0  # bytes taken by the socket so far (progress, for the timeouts)
+
+    def push(self, data: bytes) -> None:
+        self.parts.append(data)
+        self.size += len(data)
+
+    def push_file(self, fd: int, offset: int, size: int) -> None:
+        self.file_fd, self.file_offset, self.file_left = fd, offset, size
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.size or self.file_left)
+
+    def flush(self) -> bool:
+        """Send what the socket takes now; True when nothing is left. ClientGone when the peer is gone."""
+        parts = self.parts
+        sock = self.sock
+        try:
+            while parts:
+                if len(parts) == 1:
+                    n = sock.send(parts[0])
+                else:
+                    n = sock.sendmsg(parts[:_IOV_MAX])
+                self.sent += n
+                self.size -= n
+                while n:
+                    first = parts[0]
+                    if n >= len(first):
+                        n -= len(first)
+                        del parts[0]
+                    else:
+                        parts[0] = memoryview(first)[n:]
+                        n = 0
+            while self.file_left:
+                n = os.sendfile(self.fd, self.file_fd, self.file_offset, min(self.file_left, _SENDFILE_MAX))
+                if n == 0:  # the file is shorter than it was: nothing more to send
+                    self.file_left = 0
+                    break
+                self.sent += n
+                self.file_offset += n
+                self.file_left -= n
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError as exc:
+            raise ClientGone(str(exc)) from None
+        return True
+
+    def drain(self, timeout: float) -> None:
+        """Block the calling thread until everything is sent; ClientGone after `timeout` s without progress.
+        Only for the WSGI write() callable, which has no way to give control back."""
+        poller = select.poll()
+        poller.register(self.fd, select.POLLOUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            before = self.sent
+            if self.flush():
+                return
+            if self.sent != before:
+                deadline = time.monotonic() + timeout
+            if not poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
+                raise ClientGone(f"the client read nothing for socket-timeout ({timeout:g} s)")
