@@ -367,8 +367,9 @@ class Master:
             _post_fork(uwsgi_module)
             if self.board is not None:
                 board_reader = self.board
-                RT.workers_info = lambda: _workers_info(board_reader)
-                RT.total_requests = lambda: sum(w["requests"] for w in _workers_info(board_reader))
+                mounts = tuple(mountpoint for mountpoint, _app in apps)
+                RT.workers_info = lambda: _workers_info(board_reader, mounts)
+                RT.total_requests = lambda: sum(w["requests"] for w in _workers_info(board_reader, mounts))
             reopen = (lambda: logfile.reopen(self.log_path)) if self.log_path else None
             board = self.board.writer(slot, wid) if self.board is not None else None
             code = Worker(self.opts, self.listeners, apps, wid, control=ctl, reopen_log=reopen, board=board).run()
@@ -855,18 +856,29 @@ def _post_fork(uwsgi_module) -> None:
         hook()
 
 
-def _workers_info(board: Board) -> tuple:
-    """uwsgi.workers(): the stats fields of every worker, read off the scoreboard."""
+def _workers_info(board: Board, mounts: tuple = ("",)) -> tuple:
+    """uwsgi.workers(): the stats fields of every worker, read off the scoreboard, with its memory from
+    /proc and its apps (uWSGI's shape; per-app counters are the worker's, uisge counts per worker)."""
+    from uisge.worker.health import PAGE
+
     out = []
     for slot in range(board.slots):
         s = board.read(slot)
         if not s["pid"] or not s["wid"]:
             continue
+        try:
+            with open(f"/proc/{s['pid']}/statm") as fh:
+                vsz, rss = (int(v) * PAGE for v in fh.read().split()[:2])
+        except (OSError, ValueError):
+            vsz = rss = 0
+        apps = tuple({"id": i, "modifier1": 0, "mountpoint": mountpoint, "startup_time": 0,
+                      "requests": s["requests"] if len(mounts) == 1 else 0, "exceptions": 0, "chdir": ""}
+                     for i, mountpoint in enumerate(mounts))
         out.append({"id": s["wid"], "pid": s["pid"], "requests": s["requests"], "delta_requests": s["requests"],
                     "signals": 0, "exceptions": s["exceptions"], "status": b"busy" if s["in_request"] else b"idle",
-                    "rss": 0, "vsz": 0, "running_time": int(s["running_time"] * 1_000_000),
+                    "rss": rss, "vsz": vsz, "running_time": int(s["running_time"] * 1_000_000),
                     "last_spawn": int(s["spawned"]), "respawn_count": 0, "tx": s["tx"],
-                    "avg_rt": int(s["avg_rt"] * 1_000_000), "apps": ()})
+                    "avg_rt": int(s["avg_rt"] * 1_000_000), "apps": apps})
     return tuple(sorted(out, key=lambda w: w["id"]))
 
 

@@ -213,8 +213,13 @@ class Response:
 
     @staticmethod
     def _bytes(data: Any) -> bytes:
-        if isinstance(data, (bytearray, memoryview)):
-            return bytes(data)
+        """A body piece that is not bytes: any buffer (bytearray, memoryview, array) is taken, as uWSGI
+        takes it; anything else (a str above all) is an AppError naming it."""
+        if not isinstance(data, str):
+            try:
+                return memoryview(data).tobytes()
+            except TypeError:
+                pass
         raise AppError(f"the app gave a {type(data).__name__} where bytes are required: {data!r:.80}")
 
     # -- framing
