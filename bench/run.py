@@ -31,6 +31,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 APP = HERE / "app.py"
+# the minimal pure-Python connection loop, a yardstick (shared/ beside the repository's clone)
+FLOOR = HERE.parent.parent / "shared" / "calibration" / "floor_conn.py"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 PEERS = HERE / ".peers"
 STATIC = HERE / "static"  # bench/static/small.css, served by the `static` scenario
 PEER_PACKAGES = ["uwsgi", "gunicorn", "granian"]
@@ -55,13 +58,17 @@ SCENARIOS = [
     Scenario("hello-keepalive", "Hello world, keep-alive, 50 connections, request log off"),
     Scenario("hello-keepalive-log", "Hello world, keep-alive, 50 connections, request log on (to a file)",
              servers=("uisge", "uwsgi"), log=True),
-    Scenario("hello-close", "Hello world, `Connection: close` on every request, 50 connections",
-             headers=["Connection: close"]),
+    Scenario("hello-close", "Hello world, `Connection: close` on every request, 50 connections, request log off",
+             headers=["Connection: close"], servers=("uisge", "uwsgi", "floor", "gunicorn", "granian")),
+    Scenario("hello-close-log", "Hello world, `Connection: close` on every request, 50 connections, request log "
+             "on (to a file)", headers=["Connection: close"], servers=("uisge", "uwsgi"), log=True),
     Scenario("64k", "64 KiB response, keep-alive, 50 connections", path="/64k"),
     Scenario("post-1m", "1 MiB POST echoed back, keep-alive, 10 connections", path="/echo", connections=10,
              post_bytes=1 << 20),
-    Scenario("nginx-uwsgi", "Hello world through nginx `uwsgi_pass` (unix socket), 50 connections",
-             via_nginx=True, servers=("uisge", "uwsgi", "gunicorn")),
+    Scenario("nginx-uwsgi", "Hello world through nginx `uwsgi_pass` (unix socket), 50 connections, request log off",
+             via_nginx=True, servers=("uisge", "uwsgi", "floor", "gunicorn")),
+    Scenario("nginx-uwsgi-log", "Hello world through nginx `uwsgi_pass` (unix socket), 50 connections, request log "
+             "on (to a file)", via_nginx=True, servers=("uisge", "uwsgi"), log=True),
     Scenario("static", "A 1 KiB CSS file through `static-map`, keep-alive, 50 connections; `uisge-hello` is the "
              "same uisge answering hello world from the app, in the same run",
              path="/static/small.css", servers=("uisge", "uisge-hello", "uwsgi")),
@@ -108,21 +115,22 @@ def server_command(name: str, scenario: Scenario, port: int, sock_path: str, sta
     if name.startswith("uisge-stats"):
         return [sys.executable, "-m", "uisge", "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(APP),
                 "--disable-logging", "--master", "--stats", f"127.0.0.1:{stats_port}"]
+    log = [] if scenario.log else ["--disable-logging"]
+    if name == "floor":
+        return [sys.executable, str(FLOOR), sock_path if scenario.via_nginx else f"127.0.0.1:{port}",
+                "uwsgi" if scenario.via_nginx else "http"]
     if scenario.via_nginx:
         if name == "uisge":
-            return [sys.executable, "-m", "uisge", "--socket", sock_path, "--wsgi-file", str(APP),
-                    "--disable-logging"]
+            return [sys.executable, "-m", "uisge", "--socket", sock_path, "--wsgi-file", str(APP), *log]
         if name == "uwsgi":
-            return [str(peers / "uwsgi"), "--socket", sock_path, "--wsgi-file", str(APP), "--disable-logging"]
+            return [str(peers / "uwsgi"), "--socket", sock_path, "--wsgi-file", str(APP), *log]
         return [str(peers / "gunicorn"), "-w", "1", "-k", "sync", "--protocol", "uwsgi", "-b", f"unix:{sock_path}",
                 "--chdir", str(HERE), "app:application"]
     address = f"127.0.0.1:{port}"
     static = ["--static-map", f"/static={STATIC}"] if scenario.name == "static" else []
     if name in ("uisge", "uisge-hello"):
-        log = [] if scenario.log else ["--disable-logging"]
         return [sys.executable, "-m", "uisge", "--http-socket", address, "--wsgi-file", str(APP), *log, *static]
     if name == "uwsgi":
-        log = [] if scenario.log else ["--disable-logging"]
         return [str(peers / "uwsgi"), "--http-socket", address, "--wsgi-file", str(APP), *log, *static]
     if name == "gunicorn":
         return [str(peers / "gunicorn"), "-w", "1", "-k", "sync", "-b", address, "--chdir", str(HERE),
@@ -202,6 +210,31 @@ def poll_stats(port: int, done: threading.Event) -> None:
             pass
 
 
+def tree_cpu(pid: int) -> float:
+    """user+sys CPU seconds of a process and all its descendants (from /proc)."""
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        # after the command: state ppid ... utime (11) stime (12), counted from the state field
+        stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK_TCK)
+    tree, total, grew = {pid}, 0.0, True
+    while grew:
+        grew = False
+        for child, (ppid, _) in stats.items():
+            if ppid in tree and child not in tree:
+                tree.add(child)
+                grew = True
+    for member in tree:
+        total += stats.get(member, (0, 0.0))[1]
+    return total
+
+
 def run_wrk(scenario: Scenario, port: int, duration: float, tmp: Path, path: str = "") -> tuple[float, int, int]:
     """(requests/s, errors, requests) of one wrk run."""
     cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{scenario.connections}", f"-d{duration:g}s"]
@@ -221,7 +254,8 @@ def run_wrk(scenario: Scenario, port: int, duration: float, tmp: Path, path: str
     return rps, errors, total
 
 
-def measure(name: str, scenario: Scenario, duration: float, tmp: Path) -> tuple[float, int, int]:
+def measure(name: str, scenario: Scenario, duration: float, tmp: Path) -> tuple[float, int, int, float]:
+    """(requests/s, errors, requests, server CPU µs per request) of one measurement."""
     port = free_port()
     sock_path = str(tmp / f"{name}.sock")
     if os.path.exists(sock_path):
@@ -252,16 +286,20 @@ def measure(name: str, scenario: Scenario, duration: float, tmp: Path) -> tuple[
             wait_ready(port, server, name)
         path = "/" if name == "uisge-hello" else scenario.path  # the app's hello world, static-map still set
         run_wrk(scenario, port, 1.0, tmp, path)  # warm-up
+        cpu0 = tree_cpu(server.pid)
         if not name.endswith("-polled"):
-            return run_wrk(scenario, port, duration, tmp, path)
-        polling = threading.Event()
-        poller = threading.Thread(target=poll_stats, args=(stats_port, polling))
-        poller.start()
-        try:
-            return run_wrk(scenario, port, duration, tmp)
-        finally:
-            polling.set()
-            poller.join()
+            rps, errors, total = run_wrk(scenario, port, duration, tmp, path)
+        else:
+            polling = threading.Event()
+            poller = threading.Thread(target=poll_stats, args=(stats_port, polling))
+            poller.start()
+            try:
+                rps, errors, total = run_wrk(scenario, port, duration, tmp)
+            finally:
+                polling.set()
+                poller.join()
+        cpu = tree_cpu(server.pid) - cpu0
+        return rps, errors, total, (cpu / total * 1e6) if total else 0.0
     finally:
         if nginx is not None:
             stop(nginx)
@@ -279,21 +317,26 @@ def main() -> int:
     need("wrk", "apt-get install -y wrk")
     need("taskset", "apt-get install -y util-linux")
     scenarios = [s for s in SCENARIOS if not args.only or s.name in args.only]
+    if not FLOOR.exists():
+        say(f"bench: {FLOOR} not found; the calibration loop is left out")
+        for s in scenarios:
+            s.servers = tuple(n for n in s.servers if n != "floor")
     if any(s.via_nginx for s in scenarios):
         need("nginx", "apt-get install -y nginx-light")
     if (os.cpu_count() or 1) < 2:
         sys.exit("bench: needs 2 CPUs (server on CPU 0, load on CPU 1)")
     versions = install_peers()
-    results: dict[str, dict[str, tuple[float, int, int]]] = {}
+    results: dict[str, dict[str, tuple[float, int, int, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="uisge-bench-") as tmpdir:
         tmp = Path(tmpdir)
         for scenario in scenarios:
-            runs: dict[str, list[tuple[float, int, int]]] = {n: [] for n in scenario.servers}
+            runs: dict[str, list[tuple[float, int, int, float]]] = {n: [] for n in scenario.servers}
             for r in range(args.rounds):
                 for name in scenario.servers:
                     runs[name].append(measure(name, scenario, args.duration, tmp))
-                    rps, errors, _ = runs[name][-1]
-                    say(f"{scenario.name:20} round {r + 1}: {name:9} {rps:10.0f} req/s  errors {errors}")
+                    rps, errors, _, cpu = runs[name][-1]
+                    say(f"{scenario.name:20} round {r + 1}: {name:9} {rps:10.0f} req/s  {cpu:7.1f} µs CPU/req  "
+                        f"errors {errors}")
             results[scenario.name] = {n: median_run(v) for n, v in runs.items()}
     table = render(scenarios, results, versions, args)
     print(table)
@@ -302,9 +345,10 @@ def main() -> int:
     return 0
 
 
-def median_run(runs: list[tuple[float, int, int]]) -> tuple[float, int, int]:
+def median_run(runs: list[tuple[float, int, int, float]]) -> tuple[float, int, int, float]:
     rps = statistics.median(r[0] for r in runs)
-    return rps, sum(r[1] for r in runs), sum(r[2] for r in runs)
+    cpu = statistics.median(r[3] for r in runs)
+    return rps, sum(r[1] for r in runs), sum(r[2] for r in runs), cpu
 
 
 def render(scenarios, results, versions, args) -> str:
@@ -320,13 +364,34 @@ def render(scenarios, results, versions, args) -> str:
     ]
     for scenario in scenarios:
         res = results[scenario.name]
-        ours = res.get("uisge", (0.0, 0, 0))[0]
-        lines += [f"**{scenario.title}**", "", "| server | requests/s | errors | uisge is |", "|---|---:|---:|---:|"]
+        ours, ours_cpu = res.get("uisge", (0.0, 0, 0, 0.0))[0], res.get("uisge", (0.0, 0, 0, 0.0))[3]
+        lines += [f"**{scenario.title}**", "",
+                  "| server | requests/s | uisge req/s is | server CPU per request | uisge CPU is | errors |",
+                  "|---|---:|---:|---:|---:|---:|"]
         for name in scenario.servers:
-            rps, errors, total = res[name]
+            rps, errors, total, cpu = res[name]
             ratio = "" if name == "uisge" or not rps or not ours else f"{ours / rps:.2f}x"
+            cpu_ratio = "" if name == "uisge" or not cpu or not ours_cpu else f"{ours_cpu / cpu:.2f}x"
             err = f"{errors}/{total}" if errors else "0"
-            lines.append(f"| {name} | {rps:,.0f} | {err} | {ratio} |")
+            lines.append(f"| {name} | {rps:,.0f} | {ratio} | {cpu:.1f} µs | {cpu_ratio} | {err} |")
+        lines.append("")
+    cpu_rows = [(title, name) for title, name in (
+        ("nginx `uwsgi_pass` unix socket, log off", "nginx-uwsgi"), ("nginx `uwsgi_pass` unix socket, log on", "nginx-uwsgi-log"),
+        ("HTTP `Connection: close`, log off", "hello-close"), ("HTTP `Connection: close`, log on", "hello-close-log"),
+        ("HTTP keep-alive, log off", "hello-keepalive"), ("HTTP keep-alive, log on", "hello-keepalive-log"))
+        if name in results and "uwsgi" in results[name]]
+    if cpu_rows:
+        lines += ["**Server CPU per request (user+sys of the server's process tree / requests), against uWSGI**", "",
+                  "| path | uWSGI | minimal pure-Python loop | uisge |", "|---|---:|---:|---:|"]
+        for title, name in cpu_rows:
+            res = results[name]
+            base = res["uwsgi"][3]
+
+            def cell(server: str) -> str:
+                if server not in res or not res[server][3]:
+                    return "-"
+                return f"{res[server][3]:.1f} µs ({res[server][3] / base:.2f}x)" if base else f"{res[server][3]:.1f} µs"
+            lines.append(f"| {title} | {base:.1f} µs | {cell('floor')} | {cell('uisge')} |")
         lines.append("")
     if "hello-keepalive" in results and "hello-keepalive-log" in results:
         off = results["hello-keepalive"]

@@ -25,7 +25,7 @@ def read_exactly(sock, n):
 
 def test_flush_says_when_the_socket_takes_no_more_and_keeps_the_rest_in_order():
     a, b = pair()
-    out = Output(a)
+    out = Output(a.fileno())
     payload = [os.urandom(50_000), b"tail"]
     for piece in payload:
         out.push(piece)
@@ -42,7 +42,7 @@ def test_files_go_out_with_sendfile(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(os.urandom(100_000))
     a, b = pair()
-    out = Output(a)
+    out = Output(a.fileno())
     out.push(b"head:")
     with open(path, "rb") as fh:
         out.push_file(fh.fileno(), 10, 90_000)
@@ -55,7 +55,7 @@ def test_files_go_out_with_sendfile(tmp_path):
 def test_a_gone_peer_is_client_gone():
     a, b = pair()
     b.close()
-    out = Output(a)
+    out = Output(a.fileno())
     out.push(b"x" * 10)
     with pytest.raises(ClientGone):
         out.flush()
@@ -65,7 +65,7 @@ def test_a_gone_peer_is_client_gone():
 
 def test_drain_gives_up_after_the_timeout_without_progress():
     a, b = pair()
-    out = Output(a)
+    out = Output(a.fileno())
     out.push(b"x" * 1_000_000)
     with pytest.raises(ClientGone, match="socket-timeout"):
         out.drain(0.2)

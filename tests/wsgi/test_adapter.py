@@ -34,7 +34,7 @@ class Out:
 def respond(app, method: str = "GET", protocol: str = "HTTP/1.1", http: bool = True, high: int = 1 << 20):
     errors: list[str] = []
     out = Out()
-    resp = Response(out, http, protocol, method == "HEAD", True, [], 5.0, high, errors.append)
+    resp = Response.configured(http, [], 5.0, high, errors.append)(out, protocol, method == "HEAD", True)
     env = {"REQUEST_METHOD": method, "PATH_INFO": "/"}
     resp.call(app, env)
     while not resp.done:
@@ -203,7 +203,7 @@ def test_the_iterable_is_pulled_only_below_the_high_water_mark():
             pulled.append(i)
             yield b"x" * 100
     out = Out()
-    resp = Response(out, True, "HTTP/1.1", False, True, [], 5.0, 250, lambda text: None)
+    resp = Response.configured(True, [], 5.0, 250, lambda text: None)(out, "HTTP/1.1", False, True)
     resp.call(app, {})
     first = len(pulled)
     assert 1 <= first <= 3 and out.size > 250 and not resp.done  # stopped once above the mark

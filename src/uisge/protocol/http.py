@@ -91,7 +91,7 @@ class HttpParser:
 
     __slots__ = ("_parser", "_head", "_headers", "_url", "_events", "max_head", "max_body", "in_head",
                  "in_body", "_head_bytes", "_raw", "_host", "_te", "_expect", "_body_size", "_chunked",
-                 "_since_chunk", "dead", "expect_continue", "_done", "_cl")
+                 "_since_chunk", "dead", "_done", "_cl")
 
     def __init__(self, max_head: int, max_body: int = 0) -> None:
         self._parser = httptools.HttpRequestParser(self)
@@ -114,21 +114,19 @@ class HttpParser:
         self._since_chunk = 0  # chunked-body bytes fed since the last chunk callback
         self._done = 0  # requests completed so far
         self.dead = False
-        self.expect_continue = False  # the last head asked for 100-continue
 
-    # -- httptools callbacks
-    def on_message_begin(self) -> None:
-        self._headers = []
-        self._url = b""
-        self._head_bytes = 0
-        self._host = self._expect = False
-        self._te = self._cl = None
-        self._body_size = 0
-        self._chunked = False
-        self.in_head = True
-
+    # -- httptools callbacks (no on_message_begin: a message begins with its URL, one callback fewer)
     def on_url(self, url: bytes) -> None:
-        self._url += url
+        if self.in_head:
+            self._url += url  # the target arrived in pieces
+            return
+        self.in_head = True  # a new message: its own state
+        self._url = url
+        self._headers = []
+        if self._done:
+            self._head_bytes = self._body_size = 0
+            self._host = self._expect = self._chunked = False
+            self._te = self._cl = None
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if value[-1:] in _OWS:
@@ -183,7 +181,8 @@ class HttpParser:
         head = RequestHead("http", method, target, version, self._headers, p.should_keep_alive(), length,
                            size + _HEAD_SLACK, len(self._headers))
         self._head = head
-        self.expect_continue = self._expect
+        if self._expect:
+            head.expect_continue = True
         self._events.append(head)
         self.in_head = False
         self.in_body = True
@@ -217,9 +216,6 @@ class HttpParser:
         if self.max_body and self._body_size > self.max_body:
             raise _Stop(Reject(413, f"request body larger than limit-post ({self.max_body} bytes)"))
         self._events.append(body)
-
-    def on_chunk_header(self) -> None:
-        self._since_chunk = 0
 
     def on_chunk_complete(self) -> None:
         self._since_chunk = 0

@@ -8,12 +8,9 @@ that names the option to raise. Must not import socket, os, select or time.
 
 from __future__ import annotations
 
-import struct
-
 from uisge.errors import RequestError
 from uisge.protocol.events import END, Reject, RequestHead
 
-_U16 = struct.Struct("<H").unpack_from
 _NO_HEADERS: list = []
 _HTTP_METHOD_PREFIXES = (b"GET ", b"POST", b"PUT ", b"HEAD", b"DELE", b"OPTI", b"PATC")
 # the modifier1 values uWSGI's Python plugin serves: 0 (WSGI) and 30 (WSGI, SCRIPT_NAME stripped from PATH_INFO)
@@ -64,15 +61,16 @@ class UwsgiParser:
             self.buf = buf
             self.in_head = True
             return events
-        modifier1, size, modifier2 = buf[0], buf[1] | (buf[2] << 8), buf[3]
-        if buf[:4] in _HTTP_METHOD_PREFIXES:
-            return self._reject(400, f"this is a uwsgi-protocol socket ({self.where}), but an HTTP request "
-                                     f"arrived: point nginx's uwsgi_pass at it, or serve HTTP with "
-                                     f"`http-socket`/`http` instead of `socket`")
+        modifier1 = buf[0]
+        size = buf[1] | buf[2] << 8
+        if modifier1 not in PYTHON_MODIFIERS:  # 0 or 30: never the first byte of an HTTP request
+            if buf[:4] in _HTTP_METHOD_PREFIXES:
+                return self._reject(400, f"this is a uwsgi-protocol socket ({self.where}), but an HTTP request "
+                                         f"arrived: point nginx's uwsgi_pass at it, or serve HTTP with "
+                                         f"`http-socket`/`http` instead of `socket`")
+            return self._reject(0, f"-- unavailable modifier requested: {modifier1} --")
         if size == 0:
             return self._reject(0, "empty uwsgi packet (datasize 0)")
-        if modifier1 not in PYTHON_MODIFIERS:
-            return self._reject(0, f"-- unavailable modifier requested: {modifier1} --")
         if size > self.max_head:
             return self._reject(431, f"invalid request block size: {size} (max {self.max_head}); raise "
                                      f"buffer-size to accept it")
@@ -83,7 +81,7 @@ class UwsgiParser:
         self.buf = b""
         self.in_head = False
         try:
-            env, nvars = parse_vars(memoryview(buf)[4:4 + size], self.max_vars)
+            env, nvars = parse_vars(buf, self.max_vars, 4, 4 + size)
         except RequestError as exc:
             return self._reject(exc.status, exc.reason)
         if not DYNAMIC_VARS.isdisjoint(env):
@@ -98,7 +96,7 @@ class UwsgiParser:
                            length, size, nvars)
         head.vars = env
         head.modifier1 = modifier1
-        head.modifier2 = modifier2
+        head.modifier2 = buf[3]
         self.head = head
         events.append(head)
         self.left = length
@@ -140,32 +138,33 @@ def leading_digits(text: str) -> int:
     return int(text[:digits]) if digits else 0
 
 
-def parse_vars(block: bytes | bytearray | memoryview, max_vars: int) -> tuple[dict[str, str], int]:
-    """The vars of a uwsgi packet's var block, every length checked against the block.
+def parse_vars(data: bytes | bytearray | memoryview, max_vars: int, start: int = 0,
+               end: int | None = None) -> tuple[dict[str, str], int]:
+    """The vars of a uwsgi var block (data[start:end], by default all of `data`), every length checked.
 
-    The hot loop has no explicit checks: reading a length past the end raises struct.error, and a
-    key or value that runs past the end leaves `pos` beyond it; both are caught once, below.
+    The hot loop has no explicit checks: a length read past the data raises IndexError, and a key or
+    value that runs past `end` leaves the position beyond it (positions only grow); both are caught
+    once, below. Offsets in the latin-1 text are offsets in the bytes (one character per byte).
     """
-    data = bytes(block)
-    text = data.decode("latin-1")  # one decode; latin-1 maps each byte to one character, same offsets
-    u16 = _U16
+    if type(data) is not bytes:
+        data = bytes(data)
+    if end is None:
+        end = len(data)
+    text = data.decode("latin-1") if end == len(data) else str(memoryview(data)[:end], "latin-1")
     env: dict[str, str] = {}
-    pos, end = 0, len(text)
+    pos = start
     try:
         while pos < end:
-            klen, = u16(data, pos)
-            pos += 2
-            key = text[pos : pos + klen]
-            pos += klen
-            vlen, = u16(data, pos)
-            pos += 2
-            env[key] = text[pos : pos + vlen]
-            pos += vlen
-    except struct.error:
-        raise RequestError(400, f"invalid uwsgi packet: a length at offset {pos} runs past the end of the "
-                                f"{end}-byte var block") from None
+            mid = pos + 2 + (data[pos] | data[pos + 1] << 8)
+            key = text[pos + 2:mid]
+            pos = mid + 2 + (data[mid] | data[mid + 1] << 8)
+            env[key] = text[mid + 2:pos]
+    except IndexError:
+        raise RequestError(400, f"invalid uwsgi packet: a length at offset {pos - start} runs past the end of "
+                                f"the {end - start}-byte var block") from None
     if pos != end:
-        raise RequestError(400, f"invalid uwsgi packet: the last value overflows the {end}-byte var block")
+        raise RequestError(400, f"invalid uwsgi packet: the last value overflows the {end - start}-byte var "
+                                f"block")
     if "" in env:
         raise RequestError(400, "invalid uwsgi packet: empty key")
     if len(env) > max_vars:

@@ -13,9 +13,11 @@ for interest changes through `watch()`.
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 import time
+from fcntl import F_SETFL, fcntl
 from io import BytesIO
 from time import perf_counter
 from typing import Any, Callable
@@ -34,6 +36,7 @@ from uisge.wsgi.body import BodySink
 from uisge.wsgi.environ import http_environ, uwsgi_environ
 
 EPOLLIN, EPOLLOUT = select.EPOLLIN, select.EPOLLOUT
+NONBLOCKING = os.O_RDWR | os.O_NONBLOCK  # the flags of an accepted socket, made non-blocking in one fcntl()
 READ_SIZE = 65536
 FRESH_GRACE = 5.0  # seconds a stopping worker waits for the first request of a just-accepted connection
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -49,7 +52,7 @@ class Listener:
     """A bound, listening socket (made by the master) and what it speaks."""
 
     __slots__ = ("sock", "fd", "proto", "name", "base", "tcp", "local", "family", "type", "option", "address",
-                 "path")
+                 "path", "http")
 
     def __init__(self, sock: socket.socket, proto: str, name: str, base: dict[str, Any], option: str = "",
                  address: str = "", path: str | None = None) -> None:
@@ -59,6 +62,7 @@ class Listener:
         self.sock = sock
         self.fd = sock.fileno()
         self.proto = proto  # "http" or "uwsgi"
+        self.http = proto == "http"
         self.name = name
         self.base = base
         self.tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
@@ -68,30 +72,29 @@ class Listener:
 
 
 class Conn:
-    __slots__ = ("sock", "fd", "listener", "base", "parser", "last", "state", "mask", "trusted", "fresh", "head",
-                 "sink", "pending", "out", "resp", "env", "t0", "called", "http")
+    """One client connection (a raw descriptor: no socket object on the hot path). What rarely changes
+    is a class default, so accepting a connection sets four fields."""
 
-    def __init__(self, sock: socket.socket, fd: int, listener: Listener, base: dict, parser, now: float,
-                 trusted: bool) -> None:
-        self.sock = sock
+    state = READING
+    mask = 0  # what the epoll set watches for it (0: not in the set)
+    fresh = True  # no request dispatched yet: a stopping worker still owes it an answer
+    head: RequestHead | None = None
+    sink: BodySink | None = None
+    pending: list | None = None  # events parsed past a request that is being served (pipelining)
+    out: Output | None = None
+    resp: Response | None = None
+    env: dict | None = None
+    t0 = 0.0
+    called = False
+    trusted = True  # may set wsgi.url_scheme through X-Forwarded-Proto (unix sockets, loopback peers)
+
+    def __init__(self, fd: int, listener: Listener, base: dict, parser, now: float) -> None:
         self.fd = fd
         self.listener = listener
         self.base = base  # the environ every request of this connection starts from
         self.parser = parser
-        self.http = listener.proto == "http"
         self.last = now  # the last progress (bytes in or out)
-        self.state = READING
-        self.mask = 0  # what the epoll set watches for it (0: not in the set)
-        self.trusted = trusted
-        self.fresh = True  # no request dispatched yet: a stopping worker still owes it an answer
-        self.head: RequestHead | None = None
-        self.sink: BodySink | None = None
-        self.pending: list | None = None  # events parsed past a request that is being served (pipelining)
-        self.out: Output | None = None
-        self.resp: Response | None = None
-        self.env: dict | None = None
-        self.t0 = 0.0
-        self.called = False
+
 
 
 class Pipeline:
@@ -123,15 +126,18 @@ class Pipeline:
         self.extra_lines = [f"{n.strip()}: {v.strip()}\r\n".encode("latin-1")
                             for n, _, v in (h.partition(":") for h in opts.add_header)]
         self.runner = make_runner(max(1, opts.threads), self.step)
-        self.inline = self.runner.wake_fd < 0
+        self.inline = self.runner.wake_fd < 0  # app code runs here, in the loop's thread
+        self.timed = self.logging or board is not None  # a request's duration is needed
+        self.http_response = Response.configured(True, self.extra_lines, self.timeout, HIGH_WATER, log.error)
+        self.uwsgi_response = Response.configured(False, [], self.timeout, HIGH_WATER, log.error)
 
     # ---------------------------------------------------------------- accept and read
     def accept(self, listener: Listener) -> bool:
         """Accept what waits (up to 64); True when there may be more."""
-        # socket.accept() is _accept() plus a socket built from enum-converted family and type, which
-        # costs more than the accept itself; the listener keeps them as ints
-        accept = listener.sock._accept
+        accept = listener.sock._accept  # the raw descriptor: no socket object per connection
+        conns = self.conns
         now = self.worker.now
+        http = listener.http
         for _ in range(64):
             try:
                 fd, addr = accept()
@@ -140,30 +146,31 @@ class Pipeline:
             except OSError as exc:  # EMFILE and friends: say so, keep serving the others
                 self.log.error(f"accept() on {listener.name} failed: {exc}")
                 return False
-            sock = socket.socket(listener.family, listener.type, 0, fd)
-            sock.setblocking(False)  # TCP_NODELAY comes from the listener (Linux copies it on accept)
-            if listener.proto == "http":
+            fcntl(fd, F_SETFL, NONBLOCKING)  # TCP_NODELAY comes from the listener (Linux copies it on accept)
+            if http:
                 base = listener.base.copy()
                 if listener.tcp:
                     host = addr[0]
-                    base["REMOTE_ADDR"] = host[7:] if host.startswith("::ffff:") else host
+                    base["REMOTE_ADDR"] = host = host[7:] if host.startswith("::ffff:") else host
                     base["REMOTE_PORT"] = str(addr[1])
-                    trusted = base["REMOTE_ADDR"] in ("127.0.0.1", "::1")
                 else:
                     base["REMOTE_ADDR"] = base["REMOTE_PORT"] = ""
-                    trusted = True
-                parser = HttpParser(self.max_head, self.max_body)
+                    host = "127.0.0.1"
+                conn = Conn(fd, listener, base, HttpParser(self.max_head, self.max_body), now)
+                if host != "127.0.0.1" and host != "::1":
+                    conn.trusted = False
             else:
-                base = listener.base
-                trusted = True
-                parser = UwsgiParser(self.max_head, self.max_body, self.max_vars, listener.name)
-            conn = Conn(sock, fd, listener, base, parser, now, trusted)
-            self.conns[fd] = conn
+                conn = Conn(fd, listener, listener.base, UwsgiParser(self.max_head, self.max_body, self.max_vars,
+                                                                      listener.name), now)
+            conns[fd] = conn
             # The client (nginx above all) usually sent its request along with the connect: read it now,
             # and a connection that is served and closed at once never enters the epoll set.
-            self.readable(conn)
-            if conn.state == READING and fd in self.conns and not conn.mask:
-                self.watch(conn, EPOLLIN)
+            try:
+                self.readable(conn)
+                if conn.state == READING and not conn.mask and fd in conns:
+                    self.watch(conn, EPOLLIN)
+            except Exception:  # noqa: BLE001 - a bug must cost one connection, never the worker
+                self.failed(conn)
         return True
 
     def watch(self, conn: Conn, mask: int) -> None:
@@ -179,7 +186,7 @@ class Pipeline:
 
     def readable(self, conn: Conn) -> None:
         try:
-            data = conn.sock.recv(READ_SIZE)
+            data = os.read(conn.fd, READ_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -191,7 +198,7 @@ class Pipeline:
         conn.last = self.worker.now
         events = conn.parser.feed(data)
         if events:
-            if conn.fresh and conn.http and data[:1] == b"\0" and events[-1].__class__ is Reject:
+            if conn.fresh and data[:1] == b"\0" and events[-1].__class__ is Reject and conn.listener.http:
                 # an HTTP request never starts with a NUL byte; a uwsgi packet (modifier1 = 0) does
                 events[-1] = Reject(400, f"this is an HTTP socket ({conn.listener.name}), but a uwsgi-protocol "
                                          f"packet arrived: point nginx's uwsgi_pass at a `socket =` address, or "
@@ -200,6 +207,13 @@ class Pipeline:
 
     def serve(self, conn: Conn, events: list) -> None:
         """Consume parsed events; run each request they complete, one at a time, in order."""
+        if len(events) == 2 and events[1] is END and events[0].__class__ is RequestHead \
+                and not events[0].content_length:
+            conn.head = events[0]  # the common case: one whole request without a body
+            result = self.dispatch(conn)
+            if result is not None:
+                self.after(conn, result)
+            return
         while True:
             ready = False
             for i, ev in enumerate(events):
@@ -208,12 +222,13 @@ class Pipeline:
                     conn.sink.write(ev)
                 elif cls is RequestHead:
                     conn.head = ev
-                    conn.sink = BodySink(self.spill) if ev.content_length else None
-                    if conn.http and conn.parser.expect_continue and ev.content_length:
-                        try:
-                            conn.sock.send(CONTINUE)
-                        except OSError:
-                            pass
+                    if ev.content_length:
+                        conn.sink = BodySink(self.spill)
+                        if ev.expect_continue:
+                            try:
+                                os.write(conn.fd, CONTINUE)
+                            except OSError:
+                                pass
                 elif ev is END:
                     if i + 1 < len(events):
                         conn.pending = events[i + 1:]
@@ -239,27 +254,26 @@ class Pipeline:
         """A whole request (head and body) is in: build the environ and hand it to the runner."""
         head = conn.head
         conn.fresh = False
-        conn.t0 = perf_counter()
-        if conn.http:
+        if self.timed:
+            conn.t0 = perf_counter()
+        if head.proto == "http":
             env = http_environ(conn.base, head, self.allow_underscore, conn.trusted)
-            keep = head.keep_alive and self.keepalive and self.worker.running
+            resp = self.http_response(Output(conn.fd), head.version, head.method == b"HEAD",
+                                      head.keep_alive and self.keepalive and self.worker.running)
         else:
             env = uwsgi_environ(conn.base, head)
-            keep = False
+            resp = self.uwsgi_response(Output(conn.fd), head.version, env["REQUEST_METHOD"] == "HEAD", False)
         sink = conn.sink
         env["wsgi.input"] = sink.input() if sink is not None else BytesIO()
         conn.env = env
-        out = conn.out
-        if out is None:
-            out = conn.out = Output(conn.sock)
-        conn.resp = Response(out, conn.http, head.version, head.method == b"HEAD" if conn.http
-                             else env["REQUEST_METHOD"] == "HEAD", keep, self.extra_lines if conn.http else [],
-                             self.timeout, HIGH_WATER, self.log.error)
+        conn.resp = resp
         conn.called = False
         conn.state = RUNNING
         if self.board is not None:
             self.board.begin()
-        if not self.inline and conn.mask:
+        if self.inline:
+            return self.step(conn)
+        if conn.mask:
             self.watch(conn, 0)
         return self.runner.submit(conn)
 
@@ -276,14 +290,16 @@ class Pipeline:
         try:
             if not conn.called:
                 conn.called = True
-                app = self._app_for(env) if self.mounts else self.default_app
-                found = self.static.match(env) if self.static is not None else None
-                if found is None:
-                    resp.call(app, env)
-                elif found.__class__ is Prebuilt:
-                    resp.send_prebuilt(found)
+                if self.static is None:
+                    resp.call(self._app_for(env) if self.mounts else self.default_app, env)
                 else:
-                    resp.call(found, env)
+                    found = self.static.match(env)
+                    if found is None:
+                        resp.call(self._app_for(env) if self.mounts else self.default_app, env)
+                    elif found.__class__ is Prebuilt:
+                        resp.send_prebuilt(found)
+                    else:
+                        resp.call(found, env)
             elif not resp.done:
                 resp.pump(env)
             out = resp.out
@@ -319,7 +335,7 @@ class Pipeline:
         return self.complete(conn, result == GONE)
 
     def writable(self, conn: Conn) -> None:
-        out = conn.out
+        out = conn.resp.out
         before = out.sent
         try:
             drained = out.flush()
@@ -356,60 +372,85 @@ class Pipeline:
         """The request is over (answered, or its client is gone): count and log it, then either keep the
         connection for the next request (True) or close it."""
         resp = conn.resp
-        resp.close_iterable()
+        if not resp.closed:
+            resp.close_iterable()
         if conn.sink is not None:
             conn.sink.discard()
             conn.sink = None
         self.requests = n = self.requests + 1
-        env = conn.env
-        duration = perf_counter() - conn.t0
-        if self.board is not None:
-            self.board.end(duration, resp.body_sent + resp.header_bytes, resp.failed)
+        if self.timed:
+            self._account(conn, resp, n)
         if self.health is not None:
             self.health.end(n)
-        if self.logging:
-            head = conn.head
-            if self.log.plain:
-                self.log.fast(env, resp, duration, head.count * 2 if not conn.http else (len(env) - 9) * 2,
-                              head.size, n)
-            else:
-                self.log.request(env, resp.status_code, resp.body_sent,
-                                 resp.header_count + (1 if resp.http else 0), resp.header_bytes,
-                                 time.time() - duration, duration,
-                                 head.count * 2 if not conn.http else (len(env) - 9) * 2, head.size, n, n, 0)
-        conn.resp = conn.env = conn.head = None
         if gone or resp.cut or not resp.keep_alive or not self.worker.running:
             self.close(conn)
             return False
+        conn.resp = conn.env = conn.head = None
         conn.state = READING
         conn.last = self.worker.now
         if not conn.pending:
             self.watch(conn, EPOLLIN)
         return True
 
+    def _account(self, conn: Conn, resp: Response, n: int) -> None:
+        """The scoreboard and the request log line (only when either is on)."""
+        env = conn.env
+        head = conn.head
+        duration = perf_counter() - conn.t0
+        if self.board is not None:
+            self.board.end(duration, resp.body_sent + resp.header_bytes, resp.failed)
+        if self.logging:
+            nvars = head.count * 2 if head.proto == "uwsgi" else (len(env) - 9) * 2
+            if self.log.plain:
+                self.log.fast(env, resp, duration, nvars, head.size, n)
+            else:
+                self.log.request(env, resp.status_code, resp.body_sent, resp.header_count + (1 if resp.http else 0),
+                                 resp.header_bytes, time.time() - duration, duration, nvars, head.size, n, n, 0)
+
     # ---------------------------------------------------------------- refuse and close
     def reject(self, conn: Conn, reject: Reject) -> None:
         name = conn.listener.name
+        http = conn.listener.http
         if reject.status:
-            peer = conn.base.get("REMOTE_ADDR") if conn.http else ""
+            peer = conn.base.get("REMOTE_ADDR") if http else ""
             self.log.error(f"{peer or name}: {reject.status} {reject.reason} (on {name})")
             try:
-                conn.sock.send(error_response(reject.status, reject.reason, "HTTP/1.1" if conn.http else "HTTP/1.0"))
-                conn.sock.shutdown(socket.SHUT_WR)
+                os.write(conn.fd, error_response(reject.status, reject.reason, "HTTP/1.1" if http else "HTTP/1.0"))
+                sock = socket.socket(fileno=conn.fd)
+                try:
+                    sock.shutdown(socket.SHUT_WR)  # the answer is read before the close resets anything
+                finally:
+                    sock.detach()
             except OSError:
                 pass
         else:
             self.log.error(f"{name}: {reject.reason}; connection closed")
         self.close(conn)
 
+    def failed(self, conn: Conn) -> None:
+        """A bug in uisge while serving this connection (an exception that escaped): say where, drop this
+        connection only, and go on serving every other one."""
+        import traceback
+
+        self.log.error(f"uisge worker {self.worker.worker_id}: internal error while serving a connection on "
+                       f"{conn.listener.name}; the connection is closed, the worker goes on:\n"
+                       + traceback.format_exc())
+        if conn.state == RUNNING and not self.inline:
+            return  # an app thread owns it: its result closes it
+        self.close(conn)
+
     def close(self, conn: Conn) -> None:
-        # closing the socket takes it out of the epoll set: no epoll_ctl(DEL) needed
-        self.conns.pop(conn.fd, None)
+        """Close once: the descriptor number is forgotten first, so it can never close a newer connection's."""
+        fd = conn.fd
+        if fd < 0:
+            return
+        conn.fd = -1
+        del self.conns[fd]
         if conn.sink is not None:
             conn.sink.discard()
             conn.sink = None
         try:
-            conn.sock.close()
+            os.close(fd)  # closing the descriptor takes it out of the epoll set: no epoll_ctl(DEL) needed
         except OSError:
             pass
 
@@ -432,7 +473,7 @@ class Pipeline:
                 self.close(conn)  # accepted while we drained, but the client never sent a request
             elif reading and idle > self.timeout:
                 self.reject(conn, Reject(408, f"request not received within socket-timeout ({self.timeout:g} s)"))
-            elif not reading and idle > (self.idle_timeout if conn.http else self.timeout):
+            elif not reading and idle > (self.idle_timeout if conn.listener.http else self.timeout):
                 self.close(conn)
 
     def close_idle(self) -> None:

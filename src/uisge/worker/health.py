@@ -164,8 +164,8 @@ class Health:
             responder.head_sent = True
             protocol = responder.protocol if responder.protocol.startswith("HTTP/") else "HTTP/1.0"
             try:
-                responder.sock.send(error_response(504, f"the request ran longer than harakiri "
-                                                        f"({self.harakiri:g} s) and was stopped", protocol))
+                os.write(responder.fd, error_response(504, f"the request ran longer than harakiri "
+                                                           f"({self.harakiri:g} s) and was stopped", protocol))
             except OSError:
                 pass
         if self.opts.harakiri_graceful_timeout:

@@ -19,6 +19,7 @@ from uisge.worker.connection import Conn, Listener, Pipeline  # noqa: F401 - Lis
 from uisge.worker.health import Health, wanted as health_wanted
 from uisge.worker.reqlog import RequestLog, ctime_now
 from uisge.worker.static import StaticFiles
+from uisge.wsgi.adapter import http_date
 
 EPOLLIN = select.EPOLLIN
 EPOLLOUT = select.EPOLLOUT
@@ -114,21 +115,29 @@ class Worker:
                     break
             events = self.ep.poll(1.0 if self.running else 0.1)
             self.now = time.monotonic()
+            wall = time.time()
+            http_date(wall)
             if logging:
-                log.ctime = ctime_now(time.time())
+                log.ctime = ctime_now(wall)
             for fd, ev in events:
                 conn = conns.get(fd)
                 if conn is not None:
-                    if ev & EPOLLOUT or (ev & ~EPOLLIN and conn.state == 2):
-                        pipeline.writable(conn)
-                    else:
-                        pipeline.readable(conn)
+                    try:
+                        if ev & EPOLLOUT or (ev & ~EPOLLIN and conn.state == 2):
+                            pipeline.writable(conn)
+                        else:
+                            pipeline.readable(conn)
+                    except Exception:  # noqa: BLE001 - a bug must cost one connection, never the worker
+                        pipeline.failed(conn)
                 elif fd in listeners:
                     if self.running:
-                        pipeline.accept(listeners[fd])
+                        self._accept(listeners[fd])
                 elif fd == runner_fd:
                     for conn, result in pipeline.runner.collect():
-                        pipeline.returned(conn, result)
+                        try:
+                            pipeline.returned(conn, result)
+                        except Exception:  # noqa: BLE001
+                            pipeline.failed(conn)
                 elif fd == self.wake_r:
                     self._woken()
                 elif fd == control_fd:
@@ -145,6 +154,15 @@ class Worker:
         pipeline.finish()
         log.flush()
         return 0
+
+    def _accept(self, listener: Listener) -> None:
+        try:
+            self.pipeline.accept(listener)
+        except Exception:  # noqa: BLE001 - a bug must cost one connection, never the worker
+            import traceback
+
+            self.log.error(f"uisge worker {self.worker_id}: internal error while accepting on {listener.name}:\n"
+                           + traceback.format_exc())
 
     def _woken(self) -> None:
         try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import select
-import socket
 import time
 
 from uisge.errors import ClientGone
@@ -21,17 +20,17 @@ _SENDFILE_MAX = 1 << 20
 
 
 class Output:
-    __slots__ = ("sock", "fd", "parts", "size", "file_fd", "file_offset", "file_left", "sent")
+    """The output side of one connection (a raw, non-blocking socket descriptor)."""
 
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.fd = sock.fileno()
+    size = 0  # bytes in `parts`
+    file_fd = -1
+    file_offset = 0
+    file_left = 0
+    sent = 0  # bytes taken by the socket so far (progress, for the timeouts)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
         self.parts: list = []
-        self.size = 0
-        self.file_fd = -1
-        self.file_offset = 0
-        self.file_left = 0
-        self.sent = 0  # bytes taken by the socket so far (progress, for the timeouts)
 
     def push(self, data: bytes) -> None:
         self.parts.append(data)
@@ -47,13 +46,13 @@ class Output:
     def flush(self) -> bool:
         """Send what the socket takes now; True when nothing is left. ClientGone when the peer is gone."""
         parts = self.parts
-        sock = self.sock
+        fd = self.fd
         try:
             while parts:
                 if len(parts) == 1:
-                    n = sock.send(parts[0])
+                    n = os.write(fd, parts[0])
                 else:
-                    n = sock.sendmsg(parts[:_IOV_MAX])
+                    n = os.writev(fd, parts[:_IOV_MAX])
                 self.sent += n
                 self.size -= n
                 while n:

@@ -92,12 +92,17 @@ def check_header(item: Any) -> tuple[int, bytes, int]:
 _date: list = [0, b""]  # [second, b"Date: ...\r\n"]
 
 
-def http_date() -> bytes:
-    now = int(time.time())
-    if now != _date[0]:
-        _date[1] = b"Date: " + time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)).encode() + b"\r\n"
-        _date[0] = now
+def http_date(now: float | None = None) -> bytes:
+    """The Date header line for this second; the worker's loop calls it once per round, so a response
+    reads `_date[1]` without asking the clock."""
+    second = int(time.time() if now is None else now)
+    if second != _date[0]:
+        _date[1] = b"Date: " + time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(second)).encode() + b"\r\n"
+        _date[0] = second
     return _date[1]
+
+
+http_date()
 
 
 def error_response(status: int, message: str, protocol: str = "HTTP/1.1") -> bytes:
@@ -147,21 +152,30 @@ class Response:
     result: Any = None
     closed = False
 
-    def __init__(self, out, http: bool, protocol: str, head_only: bool, keep_alive: bool,
-                 extra_lines: list[bytes], timeout: float, high: int, log_error: Callable[[str], None]) -> None:
+    # set once per worker and protocol by configured() (a subclass), never per request
+    http = True  # False: a uwsgi response (raw, close-delimited, nothing added)
+    extra_lines: list[bytes] = []  # add-header
+    timeout = 60.0  # socket-timeout, for write()
+    high = 1 << 18  # the output buffer's high-water mark
+    log_error: Callable[[str], None] = staticmethod(print)
+
+    def __init__(self, out, protocol: str, head_only: bool, keep_alive: bool) -> None:
         self.out = out
-        self.http = http
         self.protocol = protocol
         self.head_only = head_only
         self.keep_alive = keep_alive
-        self.extra_lines = extra_lines
-        self.timeout = timeout
-        self.high = high
-        self.log_error = log_error
+
+    @classmethod
+    def configured(cls, http: bool, extra_lines: list[bytes], timeout: float, high: int,
+                   log_error: Callable[[str], None]) -> type[Response]:
+        """A Response class with one worker's settings for one protocol."""
+        return type(f"{'Http' if http else 'Uwsgi'}Response", (cls,), {
+            "http": http, "extra_lines": extra_lines, "timeout": timeout, "high": high,
+            "log_error": staticmethod(log_error)})
 
     @property
-    def sock(self):  # the harakiri watchdog answers 504 on it directly
-        return self.out.sock
+    def fd(self) -> int:  # the harakiri watchdog answers 504 on it directly
+        return self.out.fd
 
     # -- PEP 3333
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None):
@@ -246,7 +260,7 @@ class Response:
                 parts.append(b"Connection: close\r\n")
             elif protocol == "HTTP/1.0":
                 parts.append(b"Connection: keep-alive\r\n")
-            parts.append(_date[1] if _date[0] == int(time.time()) else http_date())
+            parts.append(_date[1])
         parts.append(b"\r\n")
         head = b"".join(parts)
         self.header_bytes = len(head)

@@ -9,15 +9,12 @@ duplicate HTTP_CONTENT_* dropped. No sockets here.
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import Any
 
 from uisge.protocol.events import RequestHead
 from uisge.protocol.http import path_info
 
-# a path that needs no decoding or dot-segment work: PATH_INFO is REQUEST_URI as is
-_PLAIN_PATH = re.compile(r"[^?%#]*")
 _CACHE_MAX = 4096
 # header name (bytes, as sent) -> environ key, or None for a name that never reaches the app
 _KEYS: dict[bool, dict[bytes, str | None]] = {False: {}, True: {}}
@@ -77,7 +74,7 @@ def http_environ(base: dict[str, Any], head: RequestHead, allow_underscore: bool
     uri = head.target.decode("latin-1")
     env["REQUEST_METHOD"] = head.method.decode("latin-1")
     env["REQUEST_URI"] = uri
-    if uri[:1] == "/" and "/." not in uri and _PLAIN_PATH.fullmatch(uri):
+    if uri[:1] == "/" and "?" not in uri and "%" not in uri and "/." not in uri and "#" not in uri:
         env["PATH_INFO"] = uri
         env["QUERY_STRING"] = ""
     else:
