@@ -137,8 +137,15 @@ def main() -> None:
     pipeline = worker.pipeline
     connection.os = output.os = FakeOs(request)
     connection.fcntl = lambda *a: 0
+    pipeline.watch = lambda conn, mask: setattr(conn, "mask", mask)  # no epoll set for fake descriptors
     floor = floor_uwsgi if proto == "uwsgi" else floor_http
-    for name, fn in (("uisge", lambda: pipeline.accept(listener)), ("floor", lambda: floor(request, base))) * 2:
+    runs = [("uisge", lambda: pipeline.accept(listener)), ("floor", lambda: floor(request, base))]
+    if "--keepalive" in sys.argv:  # one connection, a request per read
+        connection.os.request = request.replace(b"Connection: close", b"Connection: keep-alive")
+        pipeline.accept(listener)
+        conn = pipeline.conns[1000]
+        runs = [("uisge keep-alive", lambda: pipeline.readable(conn))]
+    for name, fn in runs * 2:
         for _ in range(2000):
             fn()
         t0 = time.perf_counter()

@@ -109,6 +109,24 @@ ROWS: tuple[tuple[str, str, str], ...] = (
      "stat()ed on every request",
      "stat()ed at most once a millisecond per file (a stat costs about a tenth of a request): a change is "
      "served within 1 ms; the answer always matches one whole version of the file"),
+    ("request bodies",
+     "read from the socket while the app reads `wsgi.input` (a slow upload holds the worker, and harakiri counts "
+     "it); with `post-buffering` read whole first, in RAM up to the limit",
+     "read by the event loop before the app runs, as `post-buffering` does: up to `post-buffering` bytes (64 KiB "
+     "when unset) in RAM, the rest into an unlinked temporary file as it arrives, so a 1 GiB upload costs a few "
+     "KiB of RAM and a slow upload costs no worker"),
+    ("a client that stops reading its response",
+     "the worker blocks in write() until `socket-timeout`: every other request of that worker waits",
+     "the response waits in the connection's output buffer (the app's iterable is pulled only as it drains) "
+     "while the worker serves everybody else; after `socket-timeout` without progress the client is cut. An "
+     "app that uses the legacy `write()` callable still waits for the client, as in uWSGI"),
+    ("repeated slashes in the request path",
+     "the HTTP router collapses them (`///a` reaches the app as `/a`)",
+     "kept as sent (`///a`, `/a//b/`), as gunicorn does and routers expect; `.`/`..` segments are still "
+     "resolved after percent-decoding, never above the root"),
+    ("a chunk header (size and extensions) over 4 KiB",
+     "accepted",
+     "a 400: nobody sends such extensions except to make a server buffer them"),
     ("XML configs",
      "supported when built with libxml2",
      "refused with a message; convert to ini"),

@@ -35,8 +35,10 @@ OPTIONS = (
         "431 (HTTP) or a logged error reply (uwsgi).", short="b", default=65535,
         deviation="Default 65535 (the uwsgi packet maximum) instead of 4096: big cookies and JWTs no longer "
         "cause `invalid request block size` 502s."),
-    opt("post-buffering", "int", "Read the whole request body before calling the app; bodies up to this many "
-        "bytes stay in memory, larger ones go to a temporary file.", default=0),
+    opt("post-buffering", "int", "Bytes of a request body kept in memory; the rest goes to a temporary file as "
+        "it arrives. The whole body is always read before the app runs (0: 64 KiB).", default=0,
+        deviation="Always on (64 KiB in RAM when unset): uWSGI without it lets the app read the socket directly, "
+        "so a slow upload holds a worker."),
     opt("post-buffering-bufsize", "int", "Read chunk size while buffering bodies.", default=8192,
         **ignored("uisge sizes its reads itself")),
     opt("limit-post", "int", "Largest request body in bytes; larger gets 413.", default=0),
