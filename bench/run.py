@@ -312,11 +312,16 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="measurements per server; the median is kept (3)")
     parser.add_argument("--only", action="append", help="scenario name (repeatable): "
                         + ", ".join(s.name for s in SCENARIOS))
+    parser.add_argument("--servers", help="comma-separated servers to keep (default: each scenario's own list)")
     parser.add_argument("--write", action="store_true", help="write the table into bench/README.md")
     args = parser.parse_args()
     need("wrk", "apt-get install -y wrk")
     need("taskset", "apt-get install -y util-linux")
     scenarios = [s for s in SCENARIOS if not args.only or s.name in args.only]
+    if args.servers:
+        keep = args.servers.split(",")
+        for s in scenarios:
+            s.servers = tuple(n for n in s.servers if n in keep)
     if not FLOOR.exists():
         say(f"bench: {FLOOR} not found; the calibration loop is left out")
         for s in scenarios:

@@ -28,3 +28,20 @@ def test_dot_segments_resolved_and_repeated_slashes_kept():
     assert path_info(b"///keeping_slashes?q=1#frag") == ("///keeping_slashes", "q=1")
     assert path_info(b"/%2e%2e/etc") == ("/etc", "")
     assert path_info(b"http://example.org//x/../y?z") == ("//y", "z")
+
+
+def test_http_version_of_every_pipelined_request():
+    from uisge.protocol.events import RequestHead
+    from uisge.protocol.http import HttpParser
+
+    raw = (b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"
+           b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n")
+    for step in (len(raw), 1, 7, 29):
+        parser = HttpParser(65535)
+        heads = []
+        for at in range(0, len(raw), step):
+            heads += [ev for ev in parser.feed(raw[at:at + step]) if ev.__class__ is RequestHead]
+        assert [(h.target, h.version) for h in heads] == [(b"/a", "HTTP/1.1"), (b"/b", "HTTP/1.0"),
+                                                         (b"/c", "HTTP/1.1")], step
+    (reject,) = HttpParser(65535).feed(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n")
+    assert reject.status in (400, 505)

@@ -20,6 +20,8 @@ class Out:
         self.parts.append(bytes(data))
         self.size += len(data)
 
+    send_now = push
+
     def push_file(self, fd, offset, size) -> None:
         self.parts.append(b"<file %d bytes>" % size)
 

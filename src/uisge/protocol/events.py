@@ -19,7 +19,7 @@ class RequestHead:
     """
 
     __slots__ = ("proto", "method", "target", "version", "headers", "vars", "keep_alive", "content_length",
-                 "size", "count", "modifier1", "modifier2", "upgrade", "expect_continue")
+                 "size", "count", "modifier1", "modifier2", "upgrade", "expect_continue", "chunked")
 
     def __init__(self, proto: str, method: bytes, target: bytes, version: str, headers: list,
                  keep_alive: bool, content_length: int, size: int, count: int) -> None:
@@ -37,6 +37,7 @@ class RequestHead:
         self.modifier2 = 0
         self.upgrade = False
         self.expect_continue = False  # HTTP `Expect: 100-continue`
+        self.chunked = content_length < 0  # HTTP chunked: content_length is set when the body ends
 
 
 class EndOfBody:

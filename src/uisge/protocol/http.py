@@ -30,6 +30,7 @@ CHUNK_HEAD_MAX = 4096
 _PLAIN, _HOST, _TE, _EXPECT, _CL = 0, 1, 2, 3, 4
 _KIND_OF = {b"host": _HOST, b"transfer-encoding": _TE, b"expect": _EXPECT, b"content-length": _CL}
 _KINDS: dict[bytes, int] = {}
+_VERSIONS = {b"HTTP/1.1": "HTTP/1.1", b"HTTP/1.0": "HTTP/1.0"}
 _CACHE_MAX = 4096
 
 
@@ -91,7 +92,7 @@ class HttpParser:
 
     __slots__ = ("_parser", "_head", "_headers", "_url", "_events", "max_head", "max_body", "in_head",
                  "in_body", "_head_bytes", "_raw", "_host", "_te", "_expect", "_body_size", "_chunked",
-                 "_since_chunk", "dead", "_done", "_cl")
+                 "_since_chunk", "dead", "_done", "_cl", "_version")
 
     def __init__(self, max_head: int, max_body: int = 0) -> None:
         self._parser = httptools.HttpRequestParser(self)
@@ -114,6 +115,7 @@ class HttpParser:
         self._since_chunk = 0  # chunked-body bytes fed since the last chunk callback
         self._done = 0  # requests completed so far
         self.dead = False
+        self._version: str | None = None  # read off the request line when a feed starts a head
 
     # -- httptools callbacks (no on_message_begin: a message begins with its URL, one callback fewer)
     def on_url(self, url: bytes) -> None:
@@ -158,13 +160,17 @@ class HttpParser:
         size = self._head_bytes + len(target)
         if size > self.max_head:
             raise _Stop(Reject(431, f"request header block larger than buffer-size ({self.max_head} bytes)"))
-        version = p.get_http_version()
-        if version == "1.1":
-            version = "HTTP/1.1"
-        elif version == "1.0":
-            version = "HTTP/1.0"
+        version = self._version
+        if version is None:
+            version = p.get_http_version()
+            if version == "1.1":
+                version = "HTTP/1.1"
+            elif version == "1.0":
+                version = "HTTP/1.0"
+            else:
+                raise _Stop(Reject(505, f"HTTP version {version} is not supported"))
         else:
-            raise _Stop(Reject(505, f"HTTP version {version} is not supported"))
+            self._version = None
         method = p.get_method()
         if target[:1] != b"/" or method == b"CONNECT":
             self._check_target(method, target)
@@ -238,6 +244,12 @@ class HttpParser:
         if self.dead:
             return events
         if not self.in_body:
+            if not self.in_head:
+                # a head starts at data[0]: once llhttp accepts its request line, the 8 bytes before the
+                # first CRLF are its version, cheaper to read here than to ask the parser for
+                end = data.find(b"\r\n", 0, 8192)
+                if end >= 8:
+                    self._version = _VERSIONS.get(data[end - 8:end])
             self._raw += len(data)
         try:
             if len(data) <= _SLICE or (self.in_body and not self._chunked):

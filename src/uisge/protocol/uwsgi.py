@@ -84,7 +84,7 @@ class UwsgiParser:
             env, nvars = parse_vars(buf, self.max_vars, 4, 4 + size)
         except RequestError as exc:
             return self._reject(exc.status, exc.reason)
-        if not DYNAMIC_VARS.isdisjoint(env):
+        if b"UWSGI_" in buf and not DYNAMIC_VARS.isdisjoint(env):
             for key in DYNAMIC_VARS.intersection(env):
                 del env[key]
         cl = env.get("CONTENT_LENGTH", "")

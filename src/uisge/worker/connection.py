@@ -211,7 +211,11 @@ class Pipeline:
                 and not events[0].content_length:
             conn.head = events[0]  # the common case: one whole request without a body
             result = self.dispatch(conn)
-            if result is not None:
+            if result is None:
+                return
+            if result == DONE:
+                self.complete(conn, False)
+            else:
                 self.after(conn, result)
             return
         while True:
@@ -256,13 +260,16 @@ class Pipeline:
         conn.fresh = False
         if self.timed:
             conn.t0 = perf_counter()
+        out = conn.out
+        if out is None:
+            out = conn.out = Output(conn.fd)  # one per connection: empty again after each response
         if head.proto == "http":
             env = http_environ(conn.base, head, self.allow_underscore, conn.trusted)
-            resp = self.http_response(Output(conn.fd), head.version, head.method == b"HEAD",
+            resp = self.http_response(out, head.version, head.method == b"HEAD",
                                       head.keep_alive and self.keepalive and self.worker.running)
         else:
             env = uwsgi_environ(conn.base, head)
-            resp = self.uwsgi_response(Output(conn.fd), head.version, env["REQUEST_METHOD"] == "HEAD", False)
+            resp = self.uwsgi_response(out, head.version, env["REQUEST_METHOD"] == "HEAD", False)
         sink = conn.sink
         env["wsgi.input"] = sink.input() if sink is not None else BytesIO()
         conn.env = env
@@ -304,7 +311,7 @@ class Pipeline:
                 resp.pump(env)
             out = resp.out
             while True:
-                if not out.flush():
+                if (out.parts or out.file_left) and not out.flush():
                     return WAIT
                 if resp.done:
                     return DONE
@@ -388,7 +395,7 @@ class Pipeline:
         conn.resp = conn.env = conn.head = None
         conn.state = READING
         conn.last = self.worker.now
-        if not conn.pending:
+        if conn.mask != EPOLLIN and not conn.pending:
             self.watch(conn, EPOLLIN)
         return True
 

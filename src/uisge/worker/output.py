@@ -36,6 +36,22 @@ class Output:
         self.parts.append(data)
         self.size += len(data)
 
+    def send_now(self, data: bytes) -> None:
+        """A whole response: written at once when nothing waits before it, the rest kept (ClientGone when
+        the peer is gone). Streamed pieces use push(), so they leave in as few writes as possible."""
+        if self.parts or self.file_left:
+            self.push(data)
+            return
+        try:
+            n = os.write(self.fd, data)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError as exc:
+            raise ClientGone(str(exc)) from None
+        self.sent += n
+        if n != len(data):
+            self.push(memoryview(data)[n:])
+
     def push_file(self, fd: int, offset: int, size: int) -> None:
         self.file_fd, self.file_offset, self.file_left = fd, offset, size
 

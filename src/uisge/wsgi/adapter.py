@@ -307,16 +307,16 @@ class Response:
     def send_whole(self, body: bytes) -> None:
         """A response whose body is this one bytes object (the common `return [body]`)."""
         head = self._head(len(body))
+        self.done = True
         if self.head_only:
-            self.out.push(head)
+            self.out.send_now(head)
         else:
             cl = self.content_length
             if cl >= 0 and cl != len(body):  # the app's Content-Length disagrees with what it gave
                 body = body[:cl]
                 self.keep_alive = False
-            self.out.push(head + body)
             self.body_sent = len(body)
-        self.done = True
+            self.out.send_now(head + body)
 
     def send_prebuilt(self, ready) -> None:
         """Send a static.Prebuilt answer: its header lines were checked when it was built."""

@@ -56,6 +56,23 @@ def base_environ(server_name: str, server_port: str, multithread: bool, multipro
     return env
 
 
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
+# request target -> (REQUEST_URI, PATH_INFO, QUERY_STRING): sites are asked for the same few targets
+_TARGETS: dict[bytes, tuple[str, str, str]] = {}
+_TARGET_MAX = 256
+
+
+def _target(target: bytes) -> tuple[str, str, str]:
+    uri = target.decode("latin-1")
+    if uri[:1] == "/" and "?" not in uri and "%" not in uri and "/." not in uri and "#" not in uri:
+        entry = (uri, uri, "")
+    else:
+        entry = (uri, *path_info(target))
+    if len(_TARGETS) < _CACHE_MAX and len(target) <= _TARGET_MAX:
+        _TARGETS[target] = entry
+    return entry
+
+
 def http_environ(base: dict[str, Any], head: RequestHead, allow_underscore: bool, trusted: bool) -> dict[str, Any]:
     """The environ of an HTTP request (`base` holds the listener's and the peer's keys)."""
     env = base.copy()
@@ -71,16 +88,15 @@ def http_environ(base: dict[str, Any], head: RequestHead, allow_underscore: bool
             env[key] = env[key] + ", " + value.decode("latin-1")
         else:
             env[key] = value.decode("latin-1")
-    uri = head.target.decode("latin-1")
-    env["REQUEST_METHOD"] = head.method.decode("latin-1")
-    env["REQUEST_URI"] = uri
-    if uri[:1] == "/" and "?" not in uri and "%" not in uri and "/." not in uri and "#" not in uri:
-        env["PATH_INFO"] = uri
-        env["QUERY_STRING"] = ""
-    else:
-        env["PATH_INFO"], env["QUERY_STRING"] = path_info(head.target)
+    target = head.target
+    try:
+        env["REQUEST_URI"], env["PATH_INFO"], env["QUERY_STRING"] = _TARGETS[target]
+    except KeyError:
+        env["REQUEST_URI"], env["PATH_INFO"], env["QUERY_STRING"] = _target(target)
+    method = head.method
+    env["REQUEST_METHOD"] = _METHODS.get(method) or method.decode("latin-1")
     env["SERVER_PROTOCOL"] = head.version
-    if head.content_length >= 0 and "HTTP_TRANSFER_ENCODING" in env:
+    if head.chunked:
         env["CONTENT_LENGTH"] = str(head.content_length)  # a de-chunked body of known length
     if trusted and "HTTP_X_FORWARDED_PROTO" in env:
         proto = env["HTTP_X_FORWARDED_PROTO"]
@@ -92,13 +108,21 @@ def http_environ(base: dict[str, Any], head: RequestHead, allow_underscore: bool
 def uwsgi_environ(base: dict[str, Any], head: RequestHead) -> dict[str, Any]:
     """The environ of a uwsgi request: the vars as sent, over the listener's constant keys."""
     vars_ = head.vars
+    env = {**base, **vars_}
+    if "PATH_INFO" not in vars_ or "QUERY_STRING" not in vars_ or "REQUEST_METHOD" not in vars_ \
+            or "HTTP_CONTENT_TYPE" in vars_ or "HTTP_CONTENT_LENGTH" in vars_ or "HTTPS" in vars_ \
+            or "UWSGI_SCHEME" in vars_ or "HTTP_X_FORWARDED_PROTO" in vars_ or head.modifier1:
+        _uncommon(env, vars_, head)
+    return env
+
+
+def _uncommon(env: dict[str, Any], vars_: dict[str, str], head: RequestHead) -> None:
     if "HTTP_CONTENT_TYPE" in vars_ or "HTTP_CONTENT_LENGTH" in vars_:
         # nginx sends request headers as HTTP_* next to its CONTENT_* params; PEP 3333 wants only the latter
         for cgi in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            value = vars_.pop("HTTP_" + cgi, None)
+            value = env.pop("HTTP_" + cgi, None)
             if value is not None and cgi not in vars_:
-                vars_[cgi] = value
-    env = {**base, **vars_}
+                env[cgi] = value
     if "HTTPS" in vars_ or "UWSGI_SCHEME" in vars_ or "HTTP_X_FORWARDED_PROTO" in vars_:
         https = vars_.get("HTTPS", "")
         scheme = vars_.get("UWSGI_SCHEME") or vars_.get("HTTP_X_FORWARDED_PROTO")
@@ -112,10 +136,6 @@ def uwsgi_environ(base: dict[str, Any], head: RequestHead) -> dict[str, Any]:
         path = env.get("PATH_INFO", "")
         if script and path.startswith(script):
             env["PATH_INFO"] = path[len(script):]
-    if "PATH_INFO" not in env:
-        env["PATH_INFO"] = ""
-    if "QUERY_STRING" not in env:
-        env["QUERY_STRING"] = ""
-    if "REQUEST_METHOD" not in env:
-        env["REQUEST_METHOD"] = "GET"
-    return env
+    for key, default in (("PATH_INFO", ""), ("QUERY_STRING", ""), ("REQUEST_METHOD", "GET")):
+        if key not in env:
+            env[key] = default
