@@ -33,9 +33,11 @@ class UwsgiParser:
     """
 
     __slots__ = ("max_head", "max_body", "max_vars", "buf", "head", "left", "dead", "in_head", "in_body",
-                 "_events", "where")
+                 "_events", "where", "base")
 
-    def __init__(self, max_head: int, max_body: int = 0, max_vars: int = 512, where: str = "") -> None:
+    def __init__(self, max_head: int, max_body: int = 0, max_vars: int = 512, where: str = "",
+                 base: dict | None = None) -> None:
+        self.base = base or {}  # what the vars are added to: the listener's constant environ
         self.max_head = max_head
         self.max_body = max_body
         self.max_vars = max_vars
@@ -81,7 +83,7 @@ class UwsgiParser:
         self.buf = b""
         self.in_head = False
         try:
-            env, nvars = parse_vars(buf, self.max_vars, 4, 4 + size)
+            env, nvars = parse_vars(buf, self.max_vars, 4, 4 + size, self.base.copy())
         except RequestError as exc:
             return self._reject(exc.status, exc.reason)
         if b"UWSGI_" in buf and not DYNAMIC_VARS.isdisjoint(env):
@@ -139,8 +141,9 @@ def leading_digits(text: str) -> int:
 
 
 def parse_vars(data: bytes | bytearray | memoryview, max_vars: int, start: int = 0,
-               end: int | None = None) -> tuple[dict[str, str], int]:
-    """The vars of a uwsgi var block (data[start:end], by default all of `data`), every length checked.
+               end: int | None = None, into: dict | None = None) -> tuple[dict[str, str], int]:
+    """The vars of a uwsgi var block (data[start:end], by default all of `data`), every length checked;
+    they are added to `into` when given (the listener's constant environ, so no merge follows).
 
     The hot loop has no explicit checks: a length read past the data raises IndexError, and a key or
     value that runs past `end` leaves the position beyond it (positions only grow); both are caught
@@ -151,25 +154,27 @@ def parse_vars(data: bytes | bytearray | memoryview, max_vars: int, start: int =
     if end is None:
         end = len(data)
     text = data.decode("latin-1") if end == len(data) else str(memoryview(data)[:end], "latin-1")
-    env: dict[str, str] = {}
+    env: dict[str, str] = {} if into is None else into
     pos = start
+    count = 0
     try:
         while pos < end:
             mid = pos + 2 + (data[pos] | data[pos + 1] << 8)
             key = text[pos + 2:mid]
             pos = mid + 2 + (data[mid] | data[mid + 1] << 8)
             env[key] = text[mid + 2:pos]
+            count += 1
     except IndexError:
         raise RequestError(400, f"invalid uwsgi packet: a length at offset {pos - start} runs past the end of "
                                 f"the {end - start}-byte var block") from None
     if pos != end:
         raise RequestError(400, f"invalid uwsgi packet: the last value overflows the {end - start}-byte var "
                                 f"block")
-    if "" in env:
+    if "" in env:  # the listener's environ never has an empty key: one came from the packet
         raise RequestError(400, "invalid uwsgi packet: empty key")
-    if len(env) > max_vars:
+    if count > max_vars:
         raise RequestError(400, f"uwsgi packet has more than {max_vars} variables (raise max-vars)")
-    return env, len(env)
+    return env, count
 
 
 def encode_vars(env: dict[str, str]) -> bytes:

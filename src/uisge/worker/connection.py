@@ -161,7 +161,7 @@ class Pipeline:
                     conn.trusted = False
             else:
                 conn = Conn(fd, listener, listener.base, UwsgiParser(self.max_head, self.max_body, self.max_vars,
-                                                                      listener.name), now)
+                                                                      listener.name, listener.base), now)
             conns[fd] = conn
             # The client (nginx above all) usually sent its request along with the connect: read it now,
             # and a connection that is served and closed at once never enters the epoll set.

@@ -106,9 +106,11 @@ def http_environ(base: dict[str, Any], head: RequestHead, allow_underscore: bool
 
 
 def uwsgi_environ(base: dict[str, Any], head: RequestHead) -> dict[str, Any]:
-    """The environ of a uwsgi request: the vars as sent, over the listener's constant keys."""
-    vars_ = head.vars
-    env = {**base, **vars_}
+    """The environ of a uwsgi request: the vars as sent, over the listener's constant keys (the parser
+    was given those, so `base` is only for a head parsed without them)."""
+    if head.vars is not None and "wsgi.version" not in head.vars:
+        head.vars = {**base, **head.vars}
+    vars_ = env = head.vars  # the parser added the vars to a copy of the listener's environ
     if "PATH_INFO" not in vars_ or "QUERY_STRING" not in vars_ or "REQUEST_METHOD" not in vars_ \
             or "HTTP_CONTENT_TYPE" in vars_ or "HTTP_CONTENT_LENGTH" in vars_ or "HTTPS" in vars_ \
             or "UWSGI_SCHEME" in vars_ or "HTTP_X_FORWARDED_PROTO" in vars_ or head.modifier1:
