@@ -5,11 +5,11 @@ reported (and listed in KNOWN_SHOULD when we knowingly differ); `skip` cases are
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pytest
 
+from tests.protocol.chunks import chunkings, pieces_of
 from uisge.protocol.events import END, Reject, RequestHead
 from uisge.protocol.http import HttpParser
 from uisge.wsgi.environ import http_environ
@@ -44,20 +44,6 @@ def collect(parser, pieces) -> tuple[list[Finished], Reject | None]:
             elif ev.__class__ is Reject:
                 return done, ev
     return done, None
-
-
-def pieces_of(raw: bytes, chunks: list[int] | None) -> list[bytes]:
-    if chunks is None:
-        return [raw]
-    out, pos = [], 0
-    for size in chunks:
-        if pos >= len(raw):
-            break
-        out.append(raw[pos : pos + size])
-        pos += size
-    if pos < len(raw):
-        out.append(raw[pos:])
-    return out
 
 
 def parse(raw: bytes, chunks: list[int] | None):
@@ -105,13 +91,6 @@ def cgi_headers(headers: list[list[str]], env: dict) -> dict[str, str]:
     if "HTTP_TRANSFER_ENCODING" in out and "CONTENT_LENGTH" in env:
         out["CONTENT_LENGTH"] = env["CONTENT_LENGTH"]  # a de-chunked body gets its length
     return out
-
-
-def chunkings(raw_len: int):
-    rng = random.Random(raw_len)
-    yield "whole", None
-    yield "bytes", [1] * raw_len
-    yield "random", [rng.randint(1, 7) for _ in range(raw_len)]
 
 
 # `must` cases where llhttp is stricter than gunicorn and we keep it so (docs/deviations.md)

@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from tests.protocol.chunks import chunkings, pieces_of
 from uisge.errors import RequestError
 from uisge.protocol.events import END, Reject, RequestHead
 from uisge.protocol.uwsgi import UwsgiParser, encode_packet, encode_vars, parse_vars
@@ -101,16 +102,8 @@ CORPUS = [
 
 def run(raw: bytes, chunks: list[int] | None):
     parser = UwsgiParser(max_head=1024, max_body=100, max_vars=20)
-    pieces = [raw]
-    if chunks is not None:
-        pieces, pos = [], 0
-        for size in chunks:
-            if pos >= len(raw):
-                break
-            pieces.append(raw[pos:pos + size])
-            pos += size
     head, body = None, []
-    for piece in pieces:
+    for piece in pieces_of(raw, chunks):
         for ev in parser.feed(piece):
             if ev.__class__ is RequestHead:
                 head = ev
@@ -124,16 +117,9 @@ def run(raw: bytes, chunks: list[int] | None):
     return ("incomplete",)
 
 
-def chunkings(n: int):
-    rng = random.Random(n)
-    yield "whole", None
-    yield "bytes", [1] * n
-    yield "random", [rng.randint(1, 9) for _ in range(n)]
-
-
 @pytest.mark.parametrize("case_id,raw,expected", CORPUS, ids=[c[0] for c in CORPUS])
 def test_uwsgi_corpus(case_id, raw, expected):
-    for name, chunks in chunkings(len(raw)):
+    for name, chunks in chunkings(len(raw), largest=9):
         got = run(raw, chunks)
         assert got[0] == expected[0], f"{name}: {got}"
         if expected[0] == "reject":
