@@ -32,23 +32,32 @@ class UwsgiParser:
     (status 0), as uWSGI does.
     """
 
-    __slots__ = ("max_head", "max_body", "max_vars", "buf", "head", "left", "dead", "in_head", "in_body",
-                 "_events", "where", "base")
+    # limits and the listener's environ: class attributes of a configured() subclass (one per listener),
+    # so a connection's parser sets almost nothing; the state between requests is the class default too
+    max_head = 65535
+    max_body = 0
+    max_vars = 512
+    where = ""  # the listener's name, for the hints
+    base: dict = {}  # what the vars are added to (a copy of it): the listener's constant environ
+    buf = b""
+    head: RequestHead | None = None
+    left = 0  # body bytes still to come
+    dead = False
+    in_head = False
+    in_body = False
 
-    def __init__(self, max_head: int, max_body: int = 0, max_vars: int = 512, where: str = "",
+    def __init__(self, max_head: int | None = None, max_body: int = 0, max_vars: int = 512, where: str = "",
                  base: dict | None = None) -> None:
-        self.base = base or {}  # what the vars are added to: the listener's constant environ
-        self.max_head = max_head
-        self.max_body = max_body
-        self.max_vars = max_vars
-        self.where = where  # the listener's name, for the hints
-        self.buf = b""
-        self.head: RequestHead | None = None
-        self.left = 0  # body bytes still to come
-        self.dead = False
-        self.in_head = False
-        self.in_body = False
         self._events: list = []
+        if max_head is not None:  # not configured(): limits given per parser
+            self.max_head, self.max_body, self.max_vars, self.where = max_head, max_body, max_vars, where
+            self.base = base or {}
+
+    @classmethod
+    def configured(cls, max_head: int, max_body: int, max_vars: int, where: str, base: dict) -> type[UwsgiParser]:
+        """A parser class for one listener: its limits and environ set once."""
+        return type("UwsgiParser", (cls,), {"max_head": max_head, "max_body": max_body, "max_vars": max_vars,
+                                             "where": where, "base": base})
 
     def feed(self, data: bytes) -> list:
         events = self._events
@@ -159,10 +168,10 @@ def parse_vars(data: bytes | bytearray | memoryview, max_vars: int, start: int =
     count = 0
     try:
         while pos < end:
-            mid = pos + 2 + (data[pos] | data[pos + 1] << 8)
-            key = text[pos + 2:mid]
-            pos = mid + 2 + (data[mid] | data[mid + 1] << 8)
-            env[key] = text[mid + 2:pos]
+            mid = pos + 2 + (data[pos] | data[pos + 1] << 8)  # key: pos+2..mid, value: mid+2..nxt
+            nxt = mid + 2 + (data[mid] | data[mid + 1] << 8)
+            env[text[pos + 2:mid]] = text[mid + 2:nxt]
+            pos = nxt
             count += 1
     except IndexError:
         raise RequestError(400, f"invalid uwsgi packet: a length at offset {pos - start} runs past the end of "

@@ -52,7 +52,7 @@ class Listener:
     """A bound, listening socket (made by the master) and what it speaks."""
 
     __slots__ = ("sock", "fd", "proto", "name", "base", "tcp", "local", "family", "type", "option", "address",
-                 "path", "http")
+                 "path", "http", "parser")
 
     def __init__(self, sock: socket.socket, proto: str, name: str, base: dict[str, Any], option: str = "",
                  address: str = "", path: str | None = None) -> None:
@@ -63,6 +63,7 @@ class Listener:
         self.fd = sock.fileno()
         self.proto = proto  # "http" or "uwsgi"
         self.http = proto == "http"
+        self.parser = None  # the uwsgi parser class for this listener (the worker's pipeline sets it)
         self.name = name
         self.base = base
         self.tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
@@ -125,6 +126,10 @@ class Pipeline:
         self.allow_underscore = opts.allow_underscore_headers
         self.extra_lines = [f"{n.strip()}: {v.strip()}\r\n".encode("latin-1")
                             for n, _, v in (h.partition(":") for h in opts.add_header)]
+        for listener in worker.listeners.values():
+            if not listener.http:
+                listener.parser = UwsgiParser.configured(self.max_head, self.max_body, self.max_vars, listener.name,
+                                                         listener.base)
         self.runner = make_runner(max(1, opts.threads), self.step)
         self.inline = self.runner.wake_fd < 0  # app code runs here, in the loop's thread
         self.timed = self.logging or board is not None  # a request's duration is needed
@@ -160,8 +165,7 @@ class Pipeline:
                 if host != "127.0.0.1" and host != "::1":
                     conn.trusted = False
             else:
-                conn = Conn(fd, listener, listener.base, UwsgiParser(self.max_head, self.max_body, self.max_vars,
-                                                                      listener.name, listener.base), now)
+                conn = Conn(fd, listener, listener.base, listener.parser(), now)
             conns[fd] = conn
             # The client (nginx above all) usually sent its request along with the connect: read it now,
             # and a connection that is served and closed at once never enters the epoll set.
