@@ -266,3 +266,80 @@ def test_framework_streaming_responses(frameworks, path, expected):
     assert (status, body) == (200, expected), frameworks.log()
     if path == "/django/file":
         assert headers["content-length"] == str(len(expected))
+
+
+# ------------------------------------------------------------------ edges of the connection state machine
+def test_pipelined_requests_with_bodies_in_one_send(shapes):
+    one = b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+    two = b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    with shapes.connect() as sock:
+        sock.sendall(one + two + b"GET /list HTTP/1.1\r\nHost: x\r\n\r\n")
+        first, second, third = (read_response(sock) for _ in range(3))
+    assert first[2].startswith(b"5 ") and second[2].startswith(b"3 ") and third[2] == b"a list of parts"
+
+
+def test_a_body_sent_byte_by_byte_is_served_when_whole(shapes):
+    body = os.urandom(300)
+    with shapes.connect() as sock:
+        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 300\r\n\r\n")
+        for i in range(0, 300, 7):
+            sock.sendall(body[i:i + 7])
+        status, _, got = read_response(sock)
+    assert status == 200 and got.decode() == f"300 {hashlib.sha256(body).hexdigest()}"
+
+
+def test_a_stalled_body_gets_408_after_socket_timeout(shapes):
+    with shapes.connect() as sock:
+        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly part")
+        status, _, body = read_response(sock)
+    assert status == 408 and b"socket-timeout" in body
+    assert get(shapes, "/generator")[0] == 200
+
+
+def test_a_client_gone_mid_upload_costs_nothing_else(shapes):
+    with shapes.connect() as sock:
+        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n" + b"x" * 100000)
+    assert get(shapes, "/generator")[0] == 200
+    assert "Traceback" not in shapes.log()
+
+
+def test_write_app_still_complete_for_a_late_reader(tmp_path):
+    server = Server(["--http-socket", "127.0.0.1:0", "--wsgi-file", str(APPS / "shapes.py"),
+                     "--socket-timeout", "10"], cwd=str(tmp_path))
+    try:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(server.address())
+        sock.sendall(b"GET /write HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        time.sleep(0.2)  # the response waits for a reader that takes its time
+        status, _, body = read_response(sock)
+        assert (status, body) == (200, b"written with write()")
+        sock.close()
+    finally:
+        server.stop()
+
+
+def test_head_of_a_file_wrapper_sends_no_body(shapes):
+    with shapes.connect() as sock:
+        sock.sendall(b"HEAD /file-wrapper HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = recv_all(sock)
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert b"200 OK" in head and f"Content-Length: {len(Path(SHAPES).read_bytes())}".encode() in head
+    assert rest == b""
+
+
+def test_many_slow_readers_with_threads_cost_buffers_not_threads(tmp_path):
+    server = Server(["--http-socket", "127.0.0.1:0", "--wsgi-file", SHAPES, "--processes", "1", "--threads", "2"],
+                    cwd=str(tmp_path))
+    try:
+        slow = [_hold_unread(server, "/big?mb=8") for _ in range(8)]  # 4x more than app threads
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        assert get(server, "/generator")[0] == 200
+        assert time.monotonic() - t0 < 1.0
+        for sock in slow:
+            head, _, body = recv_all(sock, 20).partition(b"\r\n\r\n")
+            assert len(body) >= 8 << 20
+            sock.close()
+    finally:
+        server.stop()

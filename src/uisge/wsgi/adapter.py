@@ -240,7 +240,7 @@ class Response:
     def _head(self, body_len: int | None) -> bytes:
         """The response head; body_len is the whole body's length when known before sending."""
         code = self.status_code
-        no_body = self.head_only or code < 200 or code == 204 or code == 304
+        no_body = code < 200 or code == 204 or code == 304  # never a body, never a length
         protocol = self.protocol
         parts = [_PROTOCOLS.get(protocol) or protocol.encode("latin-1") + b" ", self.status_bytes, b"\r\n"]
         parts += self.lines
@@ -248,9 +248,11 @@ class Response:
             if self.extra_lines:
                 parts += self.extra_lines
             if self.content_length < 0 and not no_body:
-                if body_len is not None:
+                if body_len is not None:  # HEAD too: the length a GET would get
                     self.content_length = body_len
                     parts.append(b"Content-Length: %d\r\n" % body_len)
+                elif self.head_only:
+                    pass  # no body follows: no framing to announce
                 elif protocol == "HTTP/1.1":
                     self.chunked = True
                     parts.append(b"Transfer-Encoding: chunked\r\n")
