@@ -143,3 +143,12 @@ def test_a_reject_names_the_fix():
     assert "http-socket" in reject.reason and "/run/app.sock" in reject.reason
     (reject,) = UwsgiParser(1024).feed(oversized_block())
     assert "buffer-size" in reject.reason
+
+
+def test_repeated_and_changed_segments_parse_the_same():
+    """The segment cache is exact: a pair seen before, a changed value, a long value, all as sent."""
+    first = {**GET, "REMOTE_PORT": "40000", "HTTP_COOKIE": "c" * 500}
+    second = {**GET, "REMOTE_PORT": "40001", "HTTP_COOKIE": "d" * 500, "PATH_INFO": "/other"}
+    for env in (first, second, first):
+        parsed, count = parse_vars(encode_vars(env), 512)
+        assert parsed == env and count == len(env)

@@ -149,6 +149,14 @@ def leading_digits(text: str) -> int:
     return int(text[:digits]) if digits else 0
 
 
+# (key, value) strings of var segments seen before: nginx sends the same pairs request after request
+# (REQUEST_METHOD GET, SERVER_PROTOCOL, DOCUMENT_ROOT, HTTP_HOST, ...), and a hit costs one bytes slice
+# and a lookup instead of two string slices and a fresh hash. Bounded in count and segment size.
+_SEGMENTS: dict[bytes, tuple[str, str]] = {}
+_SEGMENTS_MAX = 4096
+_SEGMENT_MAX = 128
+
+
 def parse_vars(data: bytes | bytearray | memoryview, max_vars: int, start: int = 0,
                end: int | None = None, into: dict | None = None) -> tuple[dict[str, str], int]:
     """The vars of a uwsgi var block (data[start:end], by default all of `data`), every length checked;
@@ -162,15 +170,29 @@ def parse_vars(data: bytes | bytearray | memoryview, max_vars: int, start: int =
         data = bytes(data)
     if end is None:
         end = len(data)
-    text = data.decode("latin-1") if end == len(data) else str(memoryview(data)[:end], "latin-1")
     env: dict[str, str] = {} if into is None else into
+    segments = _SEGMENTS
+    text = None
     pos = start
     count = 0
     try:
         while pos < end:
             mid = pos + 2 + (data[pos] | data[pos + 1] << 8)  # key: pos+2..mid, value: mid+2..nxt
             nxt = mid + 2 + (data[mid] | data[mid + 1] << 8)
-            env[text[pos + 2:mid]] = text[mid + 2:nxt]
+            if nxt - pos <= _SEGMENT_MAX and nxt <= end:
+                segment = data[pos:nxt]
+                pair = segments.get(segment)
+                if pair is None:
+                    if text is None:
+                        text = data.decode("latin-1") if end == len(data) else str(memoryview(data)[:end], "latin-1")
+                    pair = text[pos + 2:mid], text[mid + 2:nxt]
+                    if len(segments) < _SEGMENTS_MAX:
+                        segments[segment] = pair
+                env[pair[0]] = pair[1]
+            else:
+                if text is None:
+                    text = data.decode("latin-1") if end == len(data) else str(memoryview(data)[:end], "latin-1")
+                env[text[pos + 2:mid]] = text[mid + 2:nxt]
             pos = nxt
             count += 1
     except IndexError:
