@@ -22,6 +22,10 @@ class Out:
 
     send_now = push
 
+    def send_now_parts(self, head: bytes, body: bytes) -> None:
+        self.push(head)
+        self.push(body)
+
     def push_file(self, fd, offset, size) -> None:
         self.parts.append(b"<file %d bytes>" % size)
 

@@ -52,6 +52,16 @@ class Output:
         if n != len(data):
             self.push(memoryview(data)[n:])
 
+    def send_now_parts(self, head: bytes, body: bytes) -> None:
+        """send_now() for a head and a big body, without copying the body next to the head."""
+        if self.parts or self.file_left:
+            self.push(head)
+            self.push(body)
+            return
+        self.parts += (head, body)
+        self.size += len(head) + len(body)
+        self.flush()
+
     def push_file(self, fd: int, offset: int, size: int) -> None:
         self.file_fd, self.file_offset, self.file_left = fd, offset, size
 

@@ -41,6 +41,7 @@ _STATUS_CACHE: dict[str, tuple[int, bytes]] = {}
 _PROTOCOLS = {"HTTP/1.1": b"HTTP/1.1 ", "HTTP/1.0": b"HTTP/1.0 "}
 _CACHE_MAX = 4096
 _CACHE_VALUE_MAX = 256
+_JOIN_MAX = 16384  # a body piece up to this size is copied next to its framing; a bigger one is sent as is
 
 
 class AppError(Exception):
@@ -289,16 +290,30 @@ class Response:
                 self.out.push(head)
                 return
             if self.chunked:
-                self.out.push(head + b"%x\r\n" % len(data) + data + b"\r\n")
+                if len(data) <= _JOIN_MAX:
+                    self.out.push(head + b"%x\r\n" % len(data) + data + b"\r\n")
+                else:
+                    self.out.push(head + b"%x\r\n" % len(data))
+                    self.out.push(data)
+                    self.out.push(b"\r\n")
             else:
                 data = self._clip(data)
-                self.out.push(head + data)
+                if len(data) <= _JOIN_MAX:
+                    self.out.push(head + data)
+                else:
+                    self.out.push(head)
+                    self.out.push(data)
             self.body_sent += len(data)
             return
         if self.head_only:
             return
         if self.chunked:
-            self.out.push(b"%x\r\n" % len(data) + data + b"\r\n")
+            if len(data) <= _JOIN_MAX:
+                self.out.push(b"%x\r\n" % len(data) + data + b"\r\n")
+            else:
+                self.out.push(b"%x\r\n" % len(data))
+                self.out.push(data)
+                self.out.push(b"\r\n")
         else:
             data = self._clip(data)
             if not data:
@@ -318,7 +333,10 @@ class Response:
                 body = body[:cl]
                 self.keep_alive = False
             self.body_sent = len(body)
-            self.out.send_now(head + body)
+            if len(body) <= _JOIN_MAX:
+                self.out.send_now(head + body)
+            else:  # no copy of a big body: head and body leave in one writev()
+                self.out.send_now_parts(head, body)
 
     def send_prebuilt(self, ready) -> None:
         """Send a static.Prebuilt answer: its header lines were checked when it was built."""
