@@ -26,7 +26,6 @@ from uisge.errors import ClientGone
 from uisge.protocol.events import END, Reject, RequestHead
 from uisge.protocol.http import HttpParser
 from uisge.protocol.uwsgi import UwsgiParser
-from uisge.tasks.runtime import RT
 from uisge.worker.output import HIGH_WATER, Output
 from uisge.worker.reqlog import RequestLog
 from uisge.worker.runner import make_runner

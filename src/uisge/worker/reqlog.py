@@ -51,7 +51,7 @@ class RequestLog:
         self.flush()
 
     def fast(self, env: dict[str, Any], r, duration: float, nvars: int, var_bytes: int, n: int) -> None:
-        """The default line for a finished request, read straight off its Responder `r` (the hot path)."""
+        """The default line for a finished request, read straight off its Response `r` (the hot path)."""
         self.buffer.append(
             f"{self.memory() if self.memory_report else ''}{self.prefix}{n}/{n}] {env.get('REMOTE_ADDR', '')} ({env.get('REMOTE_USER', '')}) {{{nvars} vars in "
             f"{var_bytes} bytes}} [{self.ctime}] {env.get('REQUEST_METHOD', '')} {env.get('REQUEST_URI', '')} => "

@@ -13,7 +13,7 @@ the checked header lines and the content, made once per file version (device, in
 and kept with the path's resolution for a second. The file is still stat()ed on every request, so a
 changed file is never answered with stale bytes. Conditional, ranged and content-negotiated
 requests take the general path. This module must not write to the socket itself: it answers
-through the worker's Responder, so logging, stats and keep-alive stay in one place.
+through the worker's Response (wsgi/adapter.py), so logging, stats and keep-alive stay in one place.
 """
 
 from __future__ import annotations
