@@ -34,6 +34,7 @@ from uisge.tasks import instance
 from uisge.tasks.runtime import RT
 from uisge.tasks.scheduler import Scheduler
 from uisge.worker.loop import Listener, Worker
+from uisge.worker.runner import drain_pipe
 
 REEXEC_ENV = "UISGE_REEXEC"
 PREFLIGHT_ENV = "UISGE_PREFLIGHT"
@@ -654,11 +655,7 @@ class Master:
 
     # ---------------------------------------------------------------- signals and commands
     def _on_wake(self) -> None:
-        try:
-            while os.read(self.wake_r, 512):
-                pass
-        except (BlockingIOError, InterruptedError):
-            pass
+        drain_pipe(self.wake_r)
         signals, self.signals = self.signals, []
         for signum in signals:
             if signum == signal.SIGHUP:

@@ -18,6 +18,7 @@ from uisge.tasks.runtime import RT
 from uisge.worker.connection import Conn, Listener, Pipeline  # noqa: F401 - Listener is part of this API
 from uisge.worker.health import Health, wanted as health_wanted
 from uisge.worker.reqlog import RequestLog, ctime_now
+from uisge.worker.runner import drain_pipe
 from uisge.worker.static import StaticFiles
 from uisge.wsgi.adapter import http_date
 
@@ -165,11 +166,7 @@ class Worker:
                            + traceback.format_exc())
 
     def _woken(self) -> None:
-        try:
-            while os.read(self.wake_r, 4096):
-                pass
-        except (BlockingIOError, InterruptedError):
-            pass
+        drain_pipe(self.wake_r)
 
     def _tell_master(self, message: bytes) -> None:
         if self.control is not None:

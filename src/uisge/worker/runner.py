@@ -17,6 +17,15 @@ import threading
 from typing import Any, Callable
 
 
+def drain_pipe(fd: int) -> None:
+    """Read a non-blocking wake-up pipe empty (what was written only meant "look")."""
+    try:
+        while os.read(fd, 4096):
+            pass
+    except (BlockingIOError, InterruptedError):
+        pass
+
+
 class Inline:
     wake_fd = -1
 
@@ -65,11 +74,7 @@ class ThreadPool:
 
     def collect(self) -> list:
         """The (connection, result) pairs finished since the last call (called when wake_fd is readable)."""
-        try:
-            while os.read(self.wake_fd, 4096):
-                pass
-        except (BlockingIOError, InterruptedError):
-            pass
+        drain_pipe(self.wake_fd)
         out = []
         while True:
             try:
