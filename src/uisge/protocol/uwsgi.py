@@ -40,7 +40,6 @@ class UwsgiParser:
     where = ""  # the listener's name, for the hints
     base: dict = {}  # what the vars are added to (a copy of it): the listener's constant environ
     buf = b""
-    head: RequestHead | None = None
     left = 0  # body bytes still to come
     dead = False
     in_head = False
@@ -89,8 +88,9 @@ class UwsgiParser:
             self.buf = buf
             self.in_head = True
             return events
-        self.buf = b""
-        self.in_head = False
+        if self.buf:
+            self.buf = b""
+            self.in_head = False
         try:
             env, nvars = parse_vars(buf, self.max_vars, 4, 4 + size, self.base.copy())
         except RequestError as exc:
@@ -108,10 +108,9 @@ class UwsgiParser:
         head.vars = env
         head.modifier1 = modifier1
         head.modifier2 = buf[3]
-        self.head = head
         events.append(head)
-        self.left = length
         if length:
+            self.left = length
             self.in_body = True
             if len(buf) > 4 + size:
                 self._body(buf[4 + size:] if len(buf) - 4 - size <= length else buf[4 + size:4 + size + length])

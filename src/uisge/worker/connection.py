@@ -85,7 +85,6 @@ class Conn:
     resp: Response | None = None
     env: dict | None = None
     t0 = 0.0
-    called = False
     trusted = True  # may set wsgi.url_scheme through X-Forwarded-Proto (unix sockets, loopback peers)
 
     def __init__(self, fd: int, listener: Listener, base: dict, parser, now: float) -> None:
@@ -277,7 +276,6 @@ class Pipeline:
         env["wsgi.input"] = sink.input() if sink is not None else BytesIO()
         conn.env = env
         conn.resp = resp
-        conn.called = False
         conn.state = RUNNING
         if self.board is not None:
             self.board.begin()
@@ -298,8 +296,7 @@ class Pipeline:
         if self.current is not None:
             self.current.env = env  # uwsgi.set_logvar() and friends find the request here
         try:
-            if not conn.called:
-                conn.called = True
+            if not resp.called:
                 if self.static is None:
                     resp.call(self._app_for(env) if self.mounts else self.default_app, env)
                 else:

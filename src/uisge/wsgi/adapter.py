@@ -149,6 +149,7 @@ class Response:
     header_count = 0
     failed = False  # the app raised or broke a WSGI rule (counted as an exception in the stats)
     done = False
+    called = False  # the app was called (or a prebuilt answer given): later steps pull the body
     iterator: Any = None
     result: Any = None
     closed = False
@@ -340,6 +341,7 @@ class Response:
 
     def send_prebuilt(self, ready) -> None:
         """Send a static.Prebuilt answer: its header lines were checked when it was built."""
+        self.called = True
         self.status_code, self.status_bytes = 200, b"200 OK"
         self.lines = ready.lines
         self.content_length = ready.content_length
@@ -362,6 +364,7 @@ class Response:
     # -- driving the app
     def call(self, app: Callable, environ: dict) -> None:
         """Call the app and produce the start of its response (all of it, for the common shapes)."""
+        self.called = True
         try:
             result = self.result = app(environ, self.start_response)
             if type(result) is list:
