@@ -152,3 +152,13 @@ def test_repeated_and_changed_segments_parse_the_same():
     for env in (first, second, first):
         parsed, count = parse_vars(encode_vars(env), 512)
         assert parsed == env and count == len(env)
+
+
+def test_the_segment_cache_starts_again_when_full():
+    from uisge.protocol import uwsgi
+
+    for port in range(uwsgi._SEGMENTS_MAX + 10):  # a new REMOTE_PORT each time, as behind nginx
+        env, _ = parse_vars(encode_vars({**GET, "REMOTE_PORT": str(port)}), 512)
+        assert env["REMOTE_PORT"] == str(port)
+    assert len(uwsgi._SEGMENTS) <= uwsgi._SEGMENTS_MAX
+    assert encode_vars({"REQUEST_METHOD": "GET"}) in uwsgi._SEGMENTS  # what repeats is cached again

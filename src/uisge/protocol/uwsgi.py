@@ -150,7 +150,8 @@ def leading_digits(text: str) -> int:
 
 # (key, value) strings of var segments seen before: nginx sends the same pairs request after request
 # (REQUEST_METHOD GET, SERVER_PROTOCOL, DOCUMENT_ROOT, HTTP_HOST, ...), and a hit costs one bytes slice
-# and a lookup instead of two string slices and a fresh hash. Bounded in count and segment size.
+# and a lookup instead of two string slices and a fresh hash. Bounded in count and segment size; when
+# full it starts again, so one-off values (REMOTE_PORT, request ids) cannot keep the common pairs out.
 _SEGMENTS: dict[bytes, tuple[str, str]] = {}
 _SEGMENTS_MAX = 4096
 _SEGMENT_MAX = 128
@@ -185,8 +186,9 @@ def parse_vars(data: bytes | bytearray | memoryview, max_vars: int, start: int =
                     if text is None:
                         text = data.decode("latin-1") if end == len(data) else str(memoryview(data)[:end], "latin-1")
                     pair = text[pos + 2:mid], text[mid + 2:nxt]
-                    if len(segments) < _SEGMENTS_MAX:
-                        segments[segment] = pair
+                    if len(segments) >= _SEGMENTS_MAX:
+                        segments.clear()  # full of one-off values (ports, ids): start again with what repeats now
+                    segments[segment] = pair
                 env[pair[0]] = pair[1]
             else:
                 if text is None:

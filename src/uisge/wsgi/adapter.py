@@ -35,7 +35,8 @@ _KINDS = {"content-length": CONTENT_LENGTH, "connection": CONNECTION, "transfer-
           "proxy-connection": HOP_BY_HOP}
 
 # Apps send the same few headers again and again: each distinct (name, value) tuple is validated and
-# encoded once, then found here. Bounded in count and in value length, so it cannot grow without end.
+# encoded once, then found here. Bounded in count and in value length, so it cannot grow without end; when
+# full it starts again, so one-off values (ETags, cookies) cannot keep the common headers out.
 _HEADER_CACHE: dict[tuple[str, str], tuple[int, bytes, int]] = {}
 _STATUS_CACHE: dict[str, tuple[int, bytes]] = {}
 _PROTOCOLS = {"HTTP/1.1": b"HTTP/1.1 ", "HTTP/1.0": b"HTTP/1.0 "}
@@ -85,7 +86,9 @@ def check_header(item: Any) -> tuple[int, bytes, int]:
         entry = (kind, f"{name}: {value}\r\n".encode("latin-1"), length)
     except UnicodeEncodeError as exc:
         raise AppError(f"response header {name} must be latin-1 text: {exc}") from None
-    if len(value) <= _CACHE_VALUE_MAX and len(_HEADER_CACHE) < _CACHE_MAX:
+    if len(value) <= _CACHE_VALUE_MAX:
+        if len(_HEADER_CACHE) >= _CACHE_MAX:
+            _HEADER_CACHE.clear()  # full of one-off values (ETags, cookies): start again with what repeats now
         _HEADER_CACHE[item] = entry
     return entry
 

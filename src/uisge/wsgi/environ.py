@@ -68,7 +68,9 @@ def _target(target: bytes) -> tuple[str, str, str]:
         entry = (uri, uri, "")
     else:
         entry = (uri, *path_info(target))
-    if len(_TARGETS) < _CACHE_MAX and len(target) <= _TARGET_MAX:
+    if len(target) <= _TARGET_MAX:
+        if len(_TARGETS) >= _CACHE_MAX:
+            _TARGETS.clear()  # full of one-off targets: start again with what is asked for now
         _TARGETS[target] = entry
     return entry
 
