@@ -24,7 +24,7 @@ class Finished:
     """A request whose END arrived: its environ (as the app would see it) and its body."""
 
     def __init__(self, head: RequestHead, body: bytes) -> None:
-        self.env = http_environ({}, head, False, False)
+        self.env = http_environ({}, "", "", head, False, False)
         self.body = [body]
 
 

@@ -87,10 +87,12 @@ class Conn:
     t0 = 0.0
     trusted = True  # may set wsgi.url_scheme through X-Forwarded-Proto (unix sockets, loopback peers)
 
-    def __init__(self, fd: int, listener: Listener, base: dict, parser, now: float) -> None:
+    remote_addr = ""  # the HTTP peer (REMOTE_ADDR/REMOTE_PORT; unix sockets have none)
+    remote_port = ""
+
+    def __init__(self, fd: int, listener: Listener, parser, now: float) -> None:
         self.fd = fd
         self.listener = listener
-        self.base = base  # the environ every request of this connection starts from
         self.parser = parser
         self.last = now  # the last progress (bytes in or out)
 
@@ -151,19 +153,15 @@ class Pipeline:
                 return False
             fcntl(fd, F_SETFL, NONBLOCKING)  # TCP_NODELAY comes from the listener (Linux copies it on accept)
             if http:
-                base = listener.base.copy()
+                conn = Conn(fd, listener, HttpParser(self.max_head, self.max_body), now)
                 if listener.tcp:
                     host = addr[0]
-                    base["REMOTE_ADDR"] = host = host[7:] if host.startswith("::ffff:") else host
-                    base["REMOTE_PORT"] = str(addr[1])
-                else:
-                    base["REMOTE_ADDR"] = base["REMOTE_PORT"] = ""
-                    host = "127.0.0.1"
-                conn = Conn(fd, listener, base, HttpParser(self.max_head, self.max_body), now)
-                if host != "127.0.0.1" and host != "::1":
-                    conn.trusted = False
+                    conn.remote_addr = host = host[7:] if host.startswith("::ffff:") else host
+                    conn.remote_port = str(addr[1])
+                    if host != "127.0.0.1" and host != "::1":
+                        conn.trusted = False
             else:
-                conn = Conn(fd, listener, listener.base, listener.parser(), now)
+                conn = Conn(fd, listener, listener.parser(), now)
             conns[fd] = conn
             # The client (nginx above all) usually sent its request along with the connect: read it now,
             # and a connection that is served and closed at once never enters the epoll set.
@@ -266,11 +264,12 @@ class Pipeline:
         if out is None:
             out = conn.out = Output(conn.fd)  # one per connection: empty again after each response
         if head.proto == "http":
-            env = http_environ(conn.base, head, self.allow_underscore, conn.trusted)
+            env = http_environ(conn.listener.base, conn.remote_addr, conn.remote_port, head, self.allow_underscore,
+                               conn.trusted)
             resp = self.http_response(out, head.version, head.method == b"HEAD",
                                       head.keep_alive and self.keepalive and self.worker.running)
         else:
-            env = uwsgi_environ(conn.base, head)
+            env = uwsgi_environ(head)
             resp = self.uwsgi_response(out, head.version, env["REQUEST_METHOD"] == "HEAD", False)
         sink = conn.sink
         env["wsgi.input"] = sink.input() if sink is not None else BytesIO()
@@ -419,7 +418,7 @@ class Pipeline:
         name = conn.listener.name
         http = conn.listener.http
         if reject.status:
-            peer = conn.base.get("REMOTE_ADDR") if http else ""
+            peer = conn.remote_addr
             self.log.error(f"{peer or name}: {reject.status} {reject.reason} (on {name})")
             try:
                 os.write(conn.fd, error_response(reject.status, reject.reason, "HTTP/1.1" if http else "HTTP/1.0"))
@@ -470,7 +469,7 @@ class Pipeline:
             idle = now - conn.last
             if state == WRITING:
                 if idle > self.timeout:
-                    self.log.error(f"{conn.base.get('REMOTE_ADDR') or conn.listener.name}: the client read "
+                    self.log.error(f"{conn.remote_addr or conn.listener.name}: the client read "
                                    f"nothing of its response for socket-timeout ({self.timeout:g} s); cut")
                     self.complete(conn, True)
                 continue

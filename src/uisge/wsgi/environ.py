@@ -75,9 +75,12 @@ def _target(target: bytes) -> tuple[str, str, str]:
     return entry
 
 
-def http_environ(base: dict[str, Any], head: RequestHead, allow_underscore: bool, trusted: bool) -> dict[str, Any]:
-    """The environ of an HTTP request (`base` holds the listener's and the peer's keys)."""
+def http_environ(base: dict[str, Any], remote_addr: str, remote_port: str, head: RequestHead, allow_underscore: bool,
+                 trusted: bool) -> dict[str, Any]:
+    """The environ of an HTTP request: the listener's constant keys (`base`), the peer, the head."""
     env = base.copy()
+    env["REMOTE_ADDR"] = remote_addr
+    env["REMOTE_PORT"] = remote_port
     keys = _KEYS[allow_underscore]
     for name, value in head.headers:
         try:
@@ -107,12 +110,10 @@ def http_environ(base: dict[str, Any], head: RequestHead, allow_underscore: bool
     return env
 
 
-def uwsgi_environ(base: dict[str, Any], head: RequestHead) -> dict[str, Any]:
-    """The environ of a uwsgi request: the vars as sent, over the listener's constant keys (the parser
-    was given those, so `base` is only for a head parsed without them)."""
-    if head.vars is not None and "wsgi.version" not in head.vars:
-        head.vars = {**base, **head.vars}
-    vars_ = env = head.vars  # the parser added the vars to a copy of the listener's environ
+def uwsgi_environ(head: RequestHead) -> dict[str, Any]:
+    """The environ of a uwsgi request: the vars as sent, which the parser already added to a copy of the
+    listener's constant keys (UwsgiParser.configured(base=...)), so no merge is needed here."""
+    vars_ = env = head.vars
     if "PATH_INFO" not in vars_ or "QUERY_STRING" not in vars_ or "REQUEST_METHOD" not in vars_ \
             or "HTTP_CONTENT_TYPE" in vars_ or "HTTP_CONTENT_LENGTH" in vars_ or "HTTPS" in vars_ \
             or "UWSGI_SCHEME" in vars_ or "HTTP_X_FORWARDED_PROTO" in vars_ or head.modifier1:
