@@ -45,3 +45,28 @@ def test_http_version_of_every_pipelined_request():
                                                          (b"/c", "HTTP/1.1")], step
     (reject,) = HttpParser(65535).feed(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n")
     assert reject.status in (400, 505)
+
+
+def test_released_parser_leaves_no_garbage_cycle():
+    """llhttp holds the parser's callbacks: release() (called when a connection closes) must break that
+    cycle, or every HTTP connection leaves work for the garbage collector."""
+    import gc
+
+    from uisge.protocol.http import HttpParser
+
+    def one_connection(release: bool) -> int:
+        gc.collect()
+        parser = HttpParser(65535)
+        parser.feed(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        if release:
+            parser.release()
+            assert parser.feed(b"GET / HTTP/1.1\r\n\r\n") == []  # a released parser takes nothing more
+        del parser
+        return gc.collect()
+
+    gc.disable()
+    try:
+        assert one_connection(release=False) > 0  # the cycle exists: the check below can fail
+        assert one_connection(release=True) == 0
+    finally:
+        gc.enable()

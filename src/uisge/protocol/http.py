@@ -117,6 +117,12 @@ class HttpParser:
         self.dead = False
         self._version: str | None = None  # read off the request line when a feed starts a head
 
+    def release(self) -> None:
+        """The connection is closed: drop llhttp, which holds this object's callbacks (a reference cycle
+        the garbage collector would otherwise have to find, once per connection)."""
+        self._parser = None
+        self.dead = True
+
     # -- httptools callbacks (no on_message_begin: a message begins with its URL, one callback fewer)
     def on_url(self, url: bytes) -> None:
         if self.in_head:

@@ -452,6 +452,8 @@ class Pipeline:
             return
         conn.fd = -1
         del self.conns[fd]
+        if conn.listener.http:
+            conn.parser.release()  # else llhttp and the parser keep each other alive until a GC pass
         if conn.sink is not None:
             conn.sink.discard()
             conn.sink = None
