@@ -65,6 +65,38 @@ def test_harakiri_kills_the_stuck_request_with_504_and_its_stack(tmp_path):
         server.stop()
 
 
+def test_harakiri_from_the_master_when_the_app_holds_the_gil(tmp_path):
+    """The worker's watchdog cannot run while app code holds the GIL: the master sees the deadline pass on the
+    scoreboard, logs the request and every thread's stack (faulthandler), kills the worker and respawns it."""
+    seen = tmp_path / "seen.txt"
+    server = master(tmp_path, "--processes", "2", "--harakiri", "2", env={"UISGE_TEST_SEEN": str(seen)})
+    try:
+        address = server.address()
+        before = set(wait_for(lambda: len(children(server.proc.pid)) == 2 and children(server.proc.pid)))
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            started = time.monotonic()
+            stuck = pool.submit(get, address, "/gil")
+            assert wait_for(lambda: seen.exists() and "holding the GIL in" in seen.read_text())
+            stuck_pid = int(seen.read_text().split("holding the GIL in ")[1].split()[0])
+            status, other = get(address, "/pid")  # the other worker serves meanwhile
+            assert status == 200 and int(other) != stuck_pid and not stuck.done()
+            try:
+                status, _body = stuck.result(10)
+            except (ConnectionError, ValueError):
+                status = 0  # closed without an answer: the worker that had it is gone
+            took = time.monotonic() - started
+        assert status in (0, 504) and took < 6, (status, took)
+        assert server.wait_log("killed by harakiri; respawning it")
+        log = server.log()
+        assert f"(pid: {stuck_pid}), from the master ***: GET /gil has run for" in log
+        assert 'testapp.py", line' in log and "in raw_app" in log  # the stuck line, from faulthandler
+        assert stuck_pid in before
+        assert wait_for(lambda: stuck_pid not in children(server.proc.pid) and len(children(server.proc.pid)) == 2)
+        assert get(address, "/") == (200, b"Hello World!")
+    finally:
+        server.stop()
+
+
 def test_max_requests_recycles_one_at_a_time_without_failures(tmp_path):
     server = master(tmp_path, "--processes", "4", "--max-requests", "50", "--min-worker-lifetime", "0")
     try:

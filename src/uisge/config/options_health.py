@@ -6,7 +6,12 @@ opt = topic("health")
 
 OPTIONS = (
     opt("harakiri", "int", "Kill and respawn a worker whose request runs longer than this many seconds "
-        "(0: off).", short="t", default=0),
+        "(0: off).", short="t", default=0,
+        deviation="Two layers: the worker's own watchdog answers 504 at the deadline and logs the stuck thread's "
+        "stack; when app code holds the GIL so that no Python runs (a C loop), the master sees the deadline "
+        "pass on the scoreboard, logs every thread's stack (faulthandler, on SIGUSR2) and kills the worker about "
+        "1 s later (plus `harakiri-graceful-timeout`); that client's connection is closed without an answer. "
+        "Without `master` only the watchdog exists."),
     opt("harakiri-verbose", "flag", "Log more about harakiri'd requests (uisge always logs the request and the "
         "stuck thread's Python stack)."),
     opt("harakiri-graceful-timeout", "int", "Seconds between the graceful signal and the kill on harakiri.",

@@ -25,7 +25,7 @@ from typing import Callable
 
 from uisge import logfile
 from uisge.errors import UisgeError
-from uisge.master import daemon, notify, pidfile, procname
+from uisge.master import daemon, harakiri, notify, pidfile, procname
 from uisge.master.fifo import COMMANDS, MasterFifo
 from uisge.master.scoreboard import Board
 from uisge.master.stats import StatsServer
@@ -67,6 +67,7 @@ class Child:
     successor_of: int | None = None  # the pid of the worker this one replaces (recycling)
     slot: int = -1  # its scoreboard slot
     kind: str = "worker"  # or "mule" / "spooler" (those live in Master.aux, wid is the mule id / spooler index)
+    harakiri_kill_at: float | None = None  # the master's harakiri asked for its stacks; SIGKILL after this
 
 
 class Master:
@@ -105,8 +106,9 @@ class Master:
         self.board = None
         from uisge import compat
 
-        if opts.stats or opts.metrics or compat.imported or self.lazy:  # uwsgi.workers() reads the board too
-            self.board = Board(2 * self.processes + 4, fd=board_fd)
+        # uwsgi.workers() reads the board too; harakiri needs it to see a worker stuck without its GIL
+        if opts.stats or opts.metrics or compat.imported or self.lazy or opts.harakiri:
+            self.board = Board(2 * self.processes + 4, fd=board_fd, cores=opts.threads)
         self.stats: StatsServer | None = None
         self.touched = {path: _mtime(path) for path in (*opts.touch_reload, *opts.touch_chain_reload,
                                                           *opts.touch_workers_reload)}
@@ -168,6 +170,8 @@ class Master:
             self._spawn_aux("mule", mule_id)
         while not (self.stopping and not self.children and not self.aux):
             timeout = 0.2 if (self.stopping or self.respawn_at or self.preflight or self.aux_respawn_at) else 1.0
+            if self.opts.harakiri:
+                timeout = min(timeout, 0.25)
             if self.scheduler.timers:
                 due = min(t.next_at for t in self.scheduler.timers.values()) - time.monotonic()
                 timeout = max(0.005, min(timeout, due))
@@ -333,6 +337,8 @@ class Master:
 
     def _spawn(self, wid: int, successor_of: int | None = None) -> None:
         slot = self._free_slot()
+        if slot >= 0:
+            self.board.clear(slot)  # what a dead worker left there (a harakiri deadline) is not the new one's
         forked = _fork_with_control(f"worker {wid}")
         if forked is None:
             self.respawn_at[wid] = time.monotonic() + 1
@@ -513,6 +519,10 @@ class Master:
             say(f"the replacement of worker {child.wid} (pid: {child.pid}) died before accepting; the worker it "
                 f"was to replace keeps serving")
             return
+        if child.harakiri_kill_at is not None and not self.stopping:
+            say(f"worker {child.wid} (pid: {child.pid}) killed by harakiri; respawning it")
+            self.respawn_at[child.wid] = now
+            return
         if child.leaving_since is not None or self.stopping:
             say(f"worker {child.wid} buried after {now - (child.leaving_since or now):.0f} seconds (pid: {child.pid})")
             return
@@ -593,6 +603,8 @@ class Master:
                     os.kill(child.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+        if self.opts.harakiri and self.board is not None:
+            self._harakiri(now)
         if self.preflight is not None and self.preflight.poll() is not None:
             self._preflight_done()
         if now >= self.next_second:
@@ -604,6 +616,32 @@ class Master:
                 self._evil_checks()
             if self.log_path and self.opts.log_maxsize and logfile.rotate_if_big(self.log_path, self.opts.log_maxsize):
                 self._broadcast(b"l")
+
+    def _harakiri(self, now: float) -> None:
+        """The backstop of the workers' own harakiri (master/harakiri.py): stacks, then SIGKILL."""
+        records = [(c.pid, c.wid, self.board.stuck(c.slot, time.time())) for c in self.children.values()
+                   if c.slot >= 0 and c.leaving_since is None and c.harakiri_kill_at is None]
+        limit = float(self.opts.harakiri)
+        for stuck in harakiri.stuck_workers(records, time.time(), limit,
+                                            harakiri.grace(self.opts.harakiri_graceful_timeout or 0)):
+            child = self.children[stuck.pid]
+            self.harakiri_count[child.wid] = self.harakiri_count.get(child.wid, 0) + 1
+            say(f"*** HARAKIRI ON WORKER {child.wid} (pid: {child.pid}), from the master ***: {stuck.what} has run "
+                f"for {stuck.running:.1f} s (harakiri = {limit:g} s) and the worker's own watchdog did not act: its "
+                f"app code holds the GIL. Every thread's stack follows (innermost call first); the worker is then "
+                f"killed and respawned:")
+            child.harakiri_kill_at = now + harakiri.STACKS_WAIT
+            try:
+                os.kill(child.pid, signal.SIGUSR2)  # faulthandler, registered by the worker, dumps the stacks
+            except ProcessLookupError:
+                pass
+        for child in self.children.values():
+            if child.harakiri_kill_at is not None and now >= child.harakiri_kill_at and child.leaving_since is None:
+                child.leaving_since = now  # buried as a harakiri, not as a crash
+                try:
+                    os.kill(child.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def _check_touched(self) -> None:
         for path, before in self.touched.items():

@@ -2,7 +2,12 @@
 (counters, whether it is in a request and since when, a latency histogram); the master reads every slot
 for the stats server and metrics without asking the workers anything.
 
-One writer per slot and plain loads on the reader side: a reader may see a half-updated slot for one
+Each slot ends with one record per app thread ("core"): the harakiri deadline of the request whose app
+code that thread runs, and the request's method and URI. The thread writes its own record when it enters
+and leaves app code, so the master can see a request stuck past harakiri even when the worker cannot run
+any Python at all (its watchdog thread included).
+
+One writer per slot (per core record for those) and plain loads on the reader side: a reader may see a half-updated slot for one
 refresh, never a crash. It lives in a memfd, so a re-exec'd master maps the same board its adopted
 workers still write to. Only built when `stats` or `metrics` is set, or the app uses the `uwsgi` module
 (`uwsgi.workers()` reads it) or loads lazily: a plain worker pays nothing.
@@ -21,28 +26,41 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # sec
 HIST = struct.Struct(f"<{len(BUCKETS) + 1}Q")
 WID = struct.Struct("<Q")  # the worker id holding the slot, written once by its writer
 WID_OFF = HEAD.size + HIST.size
-SLOT_SIZE = 256
-assert WID_OFF + WID.size <= SLOT_SIZE
+SLOT_BASE = 256  # the counters above; the core records follow
+assert WID_OFF + WID.size <= SLOT_BASE
+CORE = struct.Struct("<d120s")  # harakiri deadline (wall clock, 0: not in app code), "METHOD URI"
 
 
 class Board:
-    def __init__(self, slots: int, fd: int | None = None) -> None:
+    def __init__(self, slots: int, fd: int | None = None, cores: int = 1) -> None:
         self.slots = slots
+        self.cores = max(1, cores)
+        self.slot_size = SLOT_BASE + self.cores * CORE.size
         if fd is None:
             fd = os.memfd_create("uisge-scoreboard", 0)
-            os.ftruncate(fd, slots * SLOT_SIZE)
+            os.ftruncate(fd, slots * self.slot_size)
         self.fd = fd
-        self.mem = mmap.mmap(fd, slots * SLOT_SIZE)
+        self.mem = mmap.mmap(fd, slots * self.slot_size)
 
     # -- the worker's side
     def writer(self, slot: int, wid: int = 0) -> "SlotWriter":
-        writer = SlotWriter(self.mem, slot * SLOT_SIZE)
-        WID.pack_into(self.mem, slot * SLOT_SIZE + WID_OFF, wid)
+        writer = SlotWriter(self.mem, slot * self.slot_size, self.slot_size)
+        WID.pack_into(self.mem, slot * self.slot_size + WID_OFF, wid)
         return writer
 
     # -- the master's side
+    def stuck(self, slot: int, now: float) -> list[tuple[float, str]]:
+        """(deadline, "METHOD URI") of each request of this slot whose app code is past its harakiri deadline."""
+        out = []
+        off = slot * self.slot_size + SLOT_BASE
+        for core in range(self.cores):
+            deadline, what = CORE.unpack_from(self.mem, off + core * CORE.size)
+            if 0 < deadline <= now:
+                out.append((deadline, what.rstrip(b"\0").decode("utf-8", "replace")))
+        return out
+
     def read(self, slot: int) -> dict:
-        off = slot * SLOT_SIZE
+        off = slot * self.slot_size
         pid, requests, exceptions, tx, in_request, running, avg_rt, current, spawned = HEAD.unpack_from(self.mem, off)
         hist = HIST.unpack_from(self.mem, off + HEAD.size)
         return {"wid": WID.unpack_from(self.mem, off + WID_OFF)[0],"pid": pid, "requests": requests, "exceptions": exceptions, "tx": tx, "in_request": in_request,
@@ -50,23 +68,24 @@ class Board:
                 "histogram": hist}
 
     def clear(self, slot: int) -> None:
-        self.mem[slot * SLOT_SIZE:(slot + 1) * SLOT_SIZE] = bytes(SLOT_SIZE)
+        self.mem[slot * self.slot_size:(slot + 1) * self.slot_size] = bytes(self.slot_size)
 
 
 class SlotWriter:
-    __slots__ = ("mem", "off", "hist_off", "requests", "exceptions", "tx", "in_request", "running", "avg_rt",
-                 "spawned", "pid", "hist")
+    __slots__ = ("mem", "off", "hist_off", "cores_off", "requests", "exceptions", "tx", "in_request", "running",
+                 "avg_rt", "spawned", "pid", "hist")
 
-    def __init__(self, mem: mmap.mmap, off: int) -> None:
+    def __init__(self, mem: mmap.mmap, off: int, size: int = SLOT_BASE) -> None:
         self.mem = mem
         self.off = off
         self.hist_off = off + HEAD.size
+        self.cores_off = off + SLOT_BASE
         self.requests = self.exceptions = self.tx = self.in_request = 0
         self.running = self.avg_rt = 0.0
         self.spawned = time.time()
         self.pid = os.getpid()
         self.hist = [0] * (len(BUCKETS) + 1)
-        mem[off:off + SLOT_SIZE] = bytes(SLOT_SIZE)
+        mem[off:off + size] = bytes(size)
         self._write(0.0)
 
     def _write(self, current: float) -> None:
@@ -93,3 +112,10 @@ class SlotWriter:
         self.hist[i] += 1
         self._write(0.0)
         struct.pack_into("<Q", self.mem, self.hist_off + 8 * i, self.hist[i])
+
+    # -- harakiri (written by the thread that runs the app code, for its own core record)
+    def app_begin(self, core: int, deadline: float, what: bytes) -> None:
+        CORE.pack_into(self.mem, self.cores_off + core * CORE.size, deadline, what[:120])
+
+    def app_end(self, core: int) -> None:
+        CORE.pack_into(self.mem, self.cores_off + core * CORE.size, 0.0, b"")

@@ -3,7 +3,10 @@
 harakiri: a watchdog thread sees every request's deadline; when one passes it logs the request and the
 Python stack of the thread running it (taken before anything is killed), answers 504 if no response
 head went out yet, tells the master, then the worker kills itself (after `harakiri-graceful-signal`
-and `harakiri-graceful-timeout` if set) and the master respawns it.
+and `harakiri-graceful-timeout` if set) and the master respawns it. The watchdog needs the GIL; app code
+that never releases it (a C loop) freezes the watchdog too, so each app thread also writes its deadline
+into its scoreboard record, where the master sees it without the worker's help (master/harakiri.py), and
+`faulthandler` answers the master's SIGUSR2 with every thread's stack, written from C without the GIL.
 
 Recycling: after `max-requests` (+ a random 0..`max-requests-delta`, so workers do not all recycle at
 once), `max-worker-lifetime`, `reload-on-rss`/`reload-on-as`, the worker asks the master for a
@@ -14,6 +17,7 @@ so a plain worker pays nothing for it.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import random
 import signal
@@ -43,13 +47,21 @@ def wanted(opts) -> bool:
                 or opts.reload_on_as or opts.py_autoreload or opts.memory_report)
 
 
+STACKS_SIGNAL = signal.SIGUSR2  # the master asks a stuck worker for its stacks (uWSGI: "what I am doing")
+
+
 class Health:
-    def __init__(self, opts, worker_id: int, tell_master: Callable[[bytes], None]) -> None:
+    def __init__(self, opts, worker_id: int, tell_master: Callable[[bytes], None], board=None) -> None:
         self.opts = opts
         self.worker_id = worker_id
         self.tell_master = tell_master
         self.harakiri = float(opts.harakiri or 0)
         self.inflight: dict[int, tuple[float, dict[str, Any], Any]] = {}
+        # the scoreboard slot (scoreboard.SlotWriter) and each app thread's record index in it
+        self.board = board if self.harakiri else None
+        self.cores: dict[int, int] = {}
+        self.cores_lock = threading.Lock()
+        self.max_cores = max(1, opts.threads)
         # a random jitter per worker (and per respawn), so workers started together do not recycle together
         self.max_requests = opts.max_requests + random.randint(0, opts.max_requests_delta) if opts.max_requests else 0
         lifetime = opts.max_worker_lifetime
@@ -70,18 +82,36 @@ class Health:
     def start(self) -> None:
         if self.harakiri:
             threading.Thread(target=self._watchdog, name="uisge-harakiri", daemon=True).start()
+            faulthandler.register(STACKS_SIGNAL, file=sys.stderr, all_threads=True)
         if self.autoreload:
             self.mtimes = self._module_mtimes()
 
     # -- per request (called by the thread that runs the app)
     def begin(self, env: dict[str, Any], responder: Any) -> None:
         if self.harakiri:
-            self.inflight[threading.get_ident()] = (time.monotonic() + self.harakiri, env, responder)
+            ident = threading.get_ident()
+            self.inflight[ident] = (time.monotonic() + self.harakiri, env, responder)
+            if self.board is not None:
+                core = self.cores.get(ident)
+                if core is None:
+                    core = self._core(ident)
+                what = f"{env.get('REQUEST_METHOD', '')} {env.get('REQUEST_URI') or env.get('PATH_INFO', '')}"
+                self.board.app_begin(core, time.time() + self.harakiri, what.encode("utf-8", "replace"))
 
     def leave(self) -> None:
         """The calling thread stops running app code for its request (it may come back, with begin())."""
         if self.harakiri:
-            self.inflight.pop(threading.get_ident(), None)
+            ident = threading.get_ident()
+            self.inflight.pop(ident, None)
+            if self.board is not None:
+                self.board.app_end(self.cores[ident])
+
+    def _core(self, ident: int) -> int:
+        """The scoreboard record of an app thread seen for the first time (the loop's, or a pool thread's)."""
+        with self.cores_lock:
+            if ident not in self.cores:
+                self.cores[ident] = min(len(self.cores), self.max_cores - 1)  # inline: 0; a pool: 0..threads-1
+            return self.cores[ident]
 
     def end(self, requests: int) -> None:
         """A request is finished (called by the event loop): the recycling checks."""

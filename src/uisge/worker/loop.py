@@ -45,7 +45,7 @@ class Worker:
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
         self.now = time.monotonic()  # read once per loop round
-        self.health = Health(opts, worker_id, self._tell_master) if health_wanted(opts) else None
+        self.health = Health(opts, worker_id, self._tell_master, board) if health_wanted(opts) else None
         static = StaticFiles(opts, self.log.error) or None  # None when no static option is set
         current = None
         if "uwsgi" in compat.imported:  # only apps that use the uwsgi module pay for the request context
