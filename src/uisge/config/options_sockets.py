@@ -53,5 +53,6 @@ OPTIONS = (
             "peer allow-lists are not implemented yet; bind `socket` to loopback or a unix socket")),
     opt("max-vars", "int", "Most key/value pairs in one uwsgi packet.", short="v", default=512),
     opt("honour-stdin", "flag", "Do not remap stdin to /dev/null.", **ignored("uisge leaves stdin alone")),
-    opt("undeferred-accept", "flag", "Do not use TCP_DEFER_ACCEPT.", **ignored("uisge does not use TCP_DEFER_ACCEPT")),
+    opt("undeferred-accept", "flag", "Do not use TCP_DEFER_ACCEPT (by default a TCP connection reaches a worker "
+        "only once its request starts to arrive, or after socket-timeout)."),
 )

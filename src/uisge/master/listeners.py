@@ -77,6 +77,11 @@ def bind(addr: Address, option: str, origin: str, backlog: int, opts) -> tuple[s
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             # accepted connections inherit it on Linux: responses go out at once, without a setsockopt each
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if not opts.undeferred_accept:
+                # as uWSGI: a connection is handed to a worker only once its request starts to arrive (or
+                # after socket-timeout), so a worker never holds a silent connection behind a long app call
+                # while its neighbours idle, and connect-only clients cost no worker anything
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, max(1, opts.socket_timeout or 4))
             sock.bind((addr.host, addr.port))
             host, port = sock.getsockname()[:2]
             name = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"

@@ -169,6 +169,10 @@ class Pipeline:
                 self.readable(conn)
                 if conn.state == READING and not conn.mask and fd in conns:
                     self.watch(conn, EPOLLIN)
+                    if self.inline:
+                        # its request is not here yet: accepting and serving more now would leave it waiting
+                        # behind their app calls, while the other workers idle; the listener stays readable
+                        return False
             except Exception:  # noqa: BLE001 - a bug must cost one connection, never the worker
                 self.failed(conn)
         return True
