@@ -158,6 +158,13 @@ def serve(opts, argv: list[str]) -> int:
         say("uisge: no address to serve on: add `http = :8000` (browsers), `socket = 127.0.0.1:3031` (nginx "
             "uwsgi_pass) or `http-socket = :8000`")
         return EXIT_CONFIG
+    if opts.cheaper:
+        from uisge.master import cheaper
+
+        problem = cheaper.check(cheaper.Settings.from_options(opts))
+        if problem:
+            say(f"uisge: {problem}")
+            return EXIT_CONFIG
     if opts.umask is not None:
         os.umask(opts.umask)
     ready_fd = None

@@ -37,11 +37,38 @@ OPTIONS = (
     opt("procname-master", "str", "Title of the master process."),
     opt("auto-procname", "flag", "Give processes readable titles."),
     opt("forkbomb-delay", "int", "Seconds to wait when workers respawn too fast.", default=2),
-    opt("cheaper", "int", "Adaptive number of workers.", **ignored(
-        "uisge runs `processes` workers all the time; idle workers cost little memory")),
-    opt("cheaper-initial", "int", "Adaptive workers at start.", **ignored("see `cheaper`")),
-    opt("cheaper-step", "int", "Adaptive workers step.", **ignored("see `cheaper`")),
-    opt("cheaper-algo", "str", "Adaptive workers algorithm.", **ignored("see `cheaper`")),
+    opt("cheaper", "int", "Adaptive workers: the fewest to keep running (lower than processes, the most); "
+        "idle workers above it are retired, busy times bring them back (cheaper-algo).", default=0,
+        implies_master=True),
+    opt("cheaper-initial", "int", "Workers started at first with cheaper (default: cheaper).", default=0,
+        implies_master=True),
+    opt("cheaper-step", "int", "Workers added at once when the algorithm asks for more.", default=1,
+        implies_master=True),
+    opt("cheaper-overload", "int", "The algorithm's threshold: cycles (seconds) of overload for spare and "
+        "busyness, queued connections for backlog.", default=3, implies_master=True),
+    opt("cheaper-algo", "choice", "How cheaper decides: spare (all busy -> more; idle -> fewer), backlog "
+        "(listen queue), busyness (share of time in requests), manual (master FIFO + and - only).",
+        extra={"choices": ("spare", "backlog", "busyness", "manual")}, default="spare", implies_master=True),
+    opt("cheaper-rss-limit-soft", "int", "Add no worker while the workers' total RSS is at least this many "
+        "bytes.", default=0, implies_master=True),
+    opt("cheaper-rss-limit-hard", "int", "Retire a worker while the workers' total RSS is at least this many "
+        "bytes.", default=0, implies_master=True),
+    opt("cheaper-busyness-max", "int", "busyness: above this percent workers are loaded (more workers).",
+        default=50),
+    opt("cheaper-busyness-min", "int", "busyness: below this percent workers are idle (fewer workers).",
+        default=25),
+    opt("cheaper-busyness-multiplier", "int", "busyness: a worker is retired after cheaper-overload x this many "
+        "idle seconds.", default=10),
+    opt("cheaper-busyness-penalty", "int", "busyness: added to the multiplier when a retired worker is needed "
+        "again too soon.", default=2),
+    opt("cheaper-busyness-verbose", "flag", "busyness: log each cycle's figures."),
+    opt("cheaper-busyness-backlog-alert", "int", "busyness: start an emergency worker when this many "
+        "connections wait in the listen queue.", default=33),
+    opt("cheaper-busyness-backlog-multiplier", "int", "busyness: the multiplier while emergency workers run.",
+        default=3),
+    opt("cheaper-busyness-backlog-step", "int", "busyness: emergency workers started at once.", default=1),
+    opt("cheaper-busyness-backlog-nonzero", "int", "busyness: start an emergency worker when the listen queue "
+        "has not been empty for this many seconds.", default=60),
     opt("emperor", "str", "Run the Emperor.", repeat=True, **refused(
         "the Emperor is not supported; run one uisge per app under systemd (see docs/deployment.md)")),
     opt("vassal-sos", "int", "Ask the Emperor for reinforcements.", **refused("the Emperor is not supported")),

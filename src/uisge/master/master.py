@@ -25,7 +25,9 @@ from typing import Callable
 
 from uisge import logfile
 from uisge.errors import UisgeError
+from uisge.master import cheaper as cheaper_algo
 from uisge.master import daemon, harakiri, notify, pidfile, procname
+from uisge.master.backlog import listen_queue
 from uisge.master.fifo import COMMANDS, MasterFifo
 from uisge.master.scoreboard import Board
 from uisge.master.stats import StatsServer
@@ -107,9 +109,18 @@ class Master:
         from uisge import compat
 
         # uwsgi.workers() reads the board too; harakiri needs it to see a worker stuck without its GIL
-        if opts.stats or opts.metrics or compat.imported or self.lazy or opts.harakiri:
+        if opts.stats or opts.metrics or compat.imported or self.lazy or opts.harakiri or opts.cheaper:
             self.board = Board(2 * self.processes + 4, fd=board_fd, cores=opts.threads)
         self.stats: StatsServer | None = None
+        # cheaper: the worker ids that run no process now (not respawned), and the algorithm deciding that
+        self.cheaper: cheaper_algo.Cheaper | None = None
+        self.cheap: set[int] = set()
+        self.cheaper_delta = 0  # master FIFO + and -
+        self.next_cheaper = 0.0
+        if opts.cheaper:
+            settings = cheaper_algo.Settings.from_options(opts)
+            self.cheaper = cheaper_algo.Cheaper(settings)
+            self.cheap = set(range(settings.initial + 1, self.processes + 1))
         self.touched = {path: _mtime(path) for path in (*opts.touch_reload, *opts.touch_chain_reload,
                                                           *opts.touch_workers_reload)}
         self.scheduler = Scheduler.from_options(opts, self._route, carried)
@@ -165,7 +176,8 @@ class Master:
         for index in range(len(self.spoolers)):
             self._spawn_aux("spooler", index)
         for wid in range(1, self.processes + 1):
-            self._spawn(wid)
+            if wid not in self.cheap:
+                self._spawn(wid)
         for mule_id, _ in self.mules:
             self._spawn_aux("mule", mule_id)
         while not (self.stopping and not self.children and not self.aux):
@@ -447,10 +459,14 @@ class Master:
         if new.generation != self.generation:
             return
         current = self._current()
-        all_ready = len(current) >= self.processes and all(c.ready for c in current)
+        all_ready = len(current) >= self.wanted() and all(c.ready for c in current)
         for old in list(self.children.values()):
             if old.generation < self.generation and old.leaving_since is None and (old.wid == new.wid or all_ready):
                 self._ask_to_leave(old, graceful=not self.preflight_brutal)
+
+    def wanted(self) -> int:
+        """How many workers should run now: processes, less the ids cheaper has retired."""
+        return self.processes - len(self.cheap)
 
     def ready(self) -> bool:
         """/readyz: the app is loaded, at least one worker accepts, and we are not draining."""
@@ -458,16 +474,16 @@ class Master:
 
     def _maybe_announce(self) -> None:
         current = self._current()
-        if len(current) < self.processes or not all(c.ready for c in current):
+        if len(current) < self.wanted() or not all(c.ready for c in current):
             return
         if not self.announced:
             self.announced = True
-            notify.notify("READY=1", f"STATUS=serving with {self.processes} workers", f"MAINPID={os.getpid()}")
+            notify.notify("READY=1", f"STATUS=serving with {self.wanted()} workers", f"MAINPID={os.getpid()}")
             daemon.say_ready(self.ready_fd)
             self.ready_fd = None
             if self.generation > 1:
                 took = time.monotonic() - self.generation_started
-                say(f"reload complete: {self.processes} new workers accepting ({took:.1f} s); old workers are "
+                say(f"reload complete: {self.wanted()} new workers accepting ({took:.1f} s); old workers are "
                     f"finishing their requests")
 
     def _ask_to_leave(self, child: Child, graceful: bool) -> None:
@@ -605,6 +621,9 @@ class Master:
                     pass
         if self.opts.harakiri and self.board is not None:
             self._harakiri(now)
+        if self.cheaper is not None and now >= self.next_cheaper and not self.stopping and self.announced:
+            self.next_cheaper = now + 1.0  # uWSGI's master cycle
+            self._cheaper_cycle(now)
         if self.preflight is not None and self.preflight.poll() is not None:
             self._preflight_done()
         if now >= self.next_second:
@@ -642,6 +661,50 @@ class Master:
                     os.kill(child.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+
+    def _cheaper_cycle(self, now: float) -> None:
+        """Show cheaper (master/cheaper.py) the workers, then start or retire the ones it names."""
+        newest: dict[int, Child] = {}
+        for child in self.children.values():
+            if child.leaving_since is None and child.generation == self.generation:
+                newest[child.wid] = child
+        views = []
+        for wid in range(1, self.processes + 1):
+            child = newest.get(wid)
+            if wid in self.cheap:
+                views.append(cheaper_algo.WorkerView(wid, running=False))
+                continue
+            if child is None:  # between a death and its respawn: still one of the workers
+                views.append(cheaper_algo.WorkerView(wid, True, spawned=now))
+                continue
+            slot = self.board.read(child.slot) if child.slot >= 0 else None
+            rss = 0
+            if self.cheaper.s.rss_soft:
+                from uisge.master.stats import proc_memory
+
+                rss = proc_memory(child.pid)[0]
+            views.append(cheaper_algo.WorkerView(wid, True, busy=bool(slot and slot["in_request"]),
+                                                 running_time=slot["running_time"] if slot else 0.0,
+                                                 spawned=child.spawned, rss=rss))
+        backlog = max((listen_queue(l.sock)[0] for l in self.listeners), default=0)
+        delta, self.cheaper_delta = self.cheaper_delta, 0
+        decision = self.cheaper.decide(views, backlog, now, delta)
+        for line in decision.log:
+            say(line)
+        for wid in decision.spawn:
+            if wid not in self.cheap:
+                continue
+            self.cheap.discard(wid)
+            say(f"cheaper: spawning worker {wid} ({self.wanted()} of at most {self.processes} workers)")
+            self._spawn(wid)
+        for wid in decision.cheap:
+            child = newest.get(wid)
+            if child is None:
+                continue
+            self.cheap.add(wid)
+            say(f"cheaper: worker {wid} (pid: {child.pid}) is idle; retiring it, it finishes what it has "
+                f"({self.wanted()} workers left, cheaper = {self.cheaper.s.minimum})")
+            self._ask_to_leave(child, graceful=True)
 
     def _check_touched(self) -> None:
         for path, before in self.touched.items():
@@ -733,6 +796,11 @@ class Master:
                     else:
                         logfile.reopen(self.log_path)
                     self._broadcast(b"l")
+            elif letter in "+-":
+                if self.cheaper is None:
+                    say(f"master-fifo {fifo.path}: {letter} changes the number of workers only with `cheaper`")
+                else:
+                    self.cheaper_delta += 1 if letter == "+" else -1
             elif letter == "P":
                 for path in (self.opts.pidfile, self.opts.pidfile2):
                     if path:

@@ -36,6 +36,11 @@ class Board:
         self.slots = slots
         self.cores = max(1, cores)
         self.slot_size = SLOT_BASE + self.cores * CORE.size
+        if fd is not None and os.fstat(fd).st_size != slots * self.slot_size:
+            # a reload changed processes or threads: the old layout cannot be read (nor grown under the old
+            # workers' writes); the old workers finish on their board, the new ones get this one
+            os.close(fd)
+            fd = None
         if fd is None:
             fd = os.memfd_create("uisge-scoreboard", 0)
             os.ftruncate(fd, slots * self.slot_size)

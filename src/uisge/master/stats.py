@@ -13,20 +13,19 @@ import json
 import os
 import selectors
 import socket
-import struct
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from uisge import __version__
 from uisge.errors import UisgeError
+from uisge.master.backlog import listen_queue
 from uisge.master.scoreboard import BUCKETS
 from uisge.worker.health import PAGE
 
 if TYPE_CHECKING:
     from uisge.master.master import Master
 
-TCP_INFO_UNACKED = struct.Struct("<I")  # offset 24 of struct tcp_info: a listening socket's accept queue
 
 
 DASHBOARD = Path(__file__).with_name("dashboard.html")
@@ -38,15 +37,6 @@ def _accept_header(head: bytes) -> bytes:
         if name.strip().lower() == b"accept":
             return value.lower()
     return b""
-
-
-def listen_queue(sock: socket.socket) -> tuple[int, int]:
-    """(connections waiting to be accepted, backlog) of a listening TCP socket (Linux TCP_INFO)."""
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
-        return TCP_INFO_UNACKED.unpack_from(info, 24)[0], TCP_INFO_UNACKED.unpack_from(info, 28)[0]
-    except OSError:
-        return 0, 0
 
 
 def proc_memory(pid: int) -> tuple[int, int]:
@@ -194,7 +184,7 @@ class StatsServer:
                 "requests": slot["requests"] if slot else 0, "delta_requests": slot["requests"] if slot else 0,
                 "exceptions": slot["exceptions"] if slot else 0,
                 "harakiri_count": master.harakiri_count.get(wid, 0), "signals": 0, "signal_queue": 0,
-                "status": "busy" if busy else "idle", "rss": rss, "vsz": vsz,
+                "status": "cheap" if wid in master.cheap else ("busy" if busy else "idle"), "rss": rss, "vsz": vsz,
                 "running_time": int((slot["running_time"] if slot else 0) * 1_000_000),
                 "last_spawn": int(slot["spawned"]) if slot and slot["spawned"] else 0,
                 "respawn_count": master.respawns.get(wid, 0) + 1, "tx": slot["tx"] if slot else 0,
@@ -217,7 +207,7 @@ class StatsServer:
         master = self.master
         sockets, queue = [], 0
         for listener in master.listeners:
-            waiting, backlog = listen_queue(listener.sock) if not listener.path else (0, self.opts.listen)
+            waiting, backlog = listen_queue(listener.sock)
             queue = max(queue, waiting)
             sockets.append({"name": listener.name, "proto": "uwsgi" if listener.proto == "uwsgi" else "http",
                             "queue": waiting, "max_queue": backlog or self.opts.listen, "shared": 0,
@@ -241,8 +231,7 @@ class StatsServer:
 
         master = self.master
         workers = self.workers()
-        queues = [(listener, listen_queue(listener.sock) if not listener.path else (0, 0))
-                  for listener in master.listeners]
+        queues = [(listener, listen_queue(listener.sock)) for listener in master.listeners]
         metric("uwsgi_listen_queue_length", "gauge", "Connections waiting in the listen backlog.",
                [(f'{{socket="{l.name}"}}', q[0]) for l, q in queues])
         wl = [(f'{{worker_id="{w["id"]}"}}', w) for w in workers]
