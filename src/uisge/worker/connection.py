@@ -27,7 +27,7 @@ from uisge.protocol.events import END, Reject, RequestHead
 from uisge.protocol.http import HttpParser
 from uisge.protocol.uwsgi import UwsgiParser
 from uisge.worker.output import HIGH_WATER, Output
-from uisge.worker.reqlog import RequestLog
+from uisge.worker.reqlog import RequestLog, ctime_now
 from uisge.worker.runner import make_runner
 from uisge.worker.static import Prebuilt
 from uisge.wsgi.adapter import Response, error_response
@@ -39,7 +39,8 @@ NONBLOCKING = os.O_RDWR | os.O_NONBLOCK  # the flags of an accepted socket, made
 READ_SIZE = 65536
 FRESH_GRACE = 5.0  # seconds a stopping worker waits for the first request of a just-accepted connection
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-DEFAULT_POST_BUFFERING = 65536  # body bytes kept in RAM per connection when post-buffering is unset
+DEFAULT_POST_BUFFERING = 65536
+SLOW_FLUSH = 0.05  # a request that took longer has its log line (and those before it) written at once  # body bytes kept in RAM per connection when post-buffering is unset
 
 # what a step (app call or body pull, then a flush) ends with
 DONE, WAIT, GONE = 1, 2, 3
@@ -416,6 +417,11 @@ class Pipeline:
             else:
                 self.log.request(env, resp.status_code, resp.body_sent, resp.header_count + (1 if resp.http else 0),
                                  resp.header_bytes, time.time() - duration, duration, nvars, head.size, n, n, 0)
+            if duration > SLOW_FLUSH:
+                # lines wait for the end of the loop round only when rounds are short; the next request of
+                # this round is stamped with its own second, not the round's
+                self.log.flush()
+                self.log.ctime = ctime_now(time.time())
 
     # ---------------------------------------------------------------- refuse and close
     def reject(self, conn: Conn, reject: Reject) -> None:
