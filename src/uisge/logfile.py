@@ -1,17 +1,47 @@
 """Where the server log goes: stderr by default, or the file of `logto`/`daemonize`, put on fds 1 and 2
-so app print()s and tracebacks land there too. Rotation for `log-maxsize` (rename to FILE.TIMESTAMP,
-reopen). Opening is checked before anything detaches, so a bad path is an error on the terminal.
+so app print()s and tracebacks land there too (`logto2`: opened after privileges are dropped). Rotation
+for `log-maxsize` (rename to FILE.TIMESTAMP, reopen). Opening is checked before anything detaches, so a
+bad path is an error on the terminal. `say()` writes one server message, with the `log-date` prefix.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 from uisge.errors import UisgeError
 
 
+_date: list = [None]  # log-date: None off, "" uWSGI's default (ctime), else a strftime format
+
+
+def set_date(value) -> None:
+    """`log-date` as loaded: unset/False (off), True or "" (the default format), or a strftime format."""
+    _date[0] = None if value in (None, False) else ("" if value is True else str(value))
+
+
+def stamp() -> str:
+    """The `log-date` prefix of a line written now ("" when log-date is off)."""
+    fmt = _date[0]
+    if fmt is None:
+        return ""
+    return (time.strftime(fmt) if fmt else time.ctime()) + " - "
+
+
+def say(text: str) -> None:
+    """One server message on the log (stderr, which is the log file when there is one)."""
+    sys.stderr.write(stamp() + text + "\n")
+    sys.stderr.flush()
+
+
 def log_path(opts) -> str | None:
+    """The log file, if any (what the master reopens and rotates)."""
+    return opts.daemonize or opts.daemonize2 or opts.logto or opts.logto2 or None
+
+
+def early_path(opts) -> str | None:
+    """The log file opened before privileges are dropped; `logto2` alone is opened after (server.py)."""
     return opts.daemonize or opts.daemonize2 or opts.logto or None
 
 

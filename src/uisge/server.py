@@ -34,9 +34,7 @@ EXIT_CONFIG = 1
 EXIT_APP = 22
 
 
-def say(text: str) -> None:
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
+say = logfile.say
 
 
 def _specs(opts) -> list[tuple[str, str, Address]]:
@@ -168,7 +166,8 @@ def serve(opts, argv: list[str]) -> int:
     if opts.umask is not None:
         os.umask(opts.umask)
     ready_fd = None
-    log_path = logfile.log_path(opts)
+    logfile.set_date(opts.log_date)
+    log_path = logfile.early_path(opts)
     detach = bool(opts.daemonize or opts.daemonize2) and reexec is None
     try:
         if log_path:
@@ -191,6 +190,8 @@ def serve(opts, argv: list[str]) -> int:
             pidfile.write(opts.pidfile, os.getpid())  # before dropping privileges: /run is root's
         for line in privileges.drop(opts):
             say(line)
+        if opts.logto2 and not log_path:  # opened as the user we dropped to
+            logfile.open_log(opts.logto2, truncate=bool(opts.log_truncate) and reexec is None, option="logto2")
         if opts.pidfile2 and reexec is None and not (detach and opts.daemonize2):
             pidfile.write(opts.pidfile2, os.getpid())
         instance.prepare(opts, reexec.get("tasks") if reexec else None)

@@ -65,3 +65,86 @@ def test_log_maxsize_rotates(tmp_path):
         assert wait_for(lambda: "/after-rotation" in log.read_text(), 5)  # workers reopened the file too
     finally:
         server.stop()
+
+
+def request_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if "[pid: " in line and "=> generated" in line]
+
+
+def test_log_filters_log_what_they_match_with_disable_logging(tmp_path):
+    log = tmp_path / "u.log"
+    server = Server(["--http-socket", "127.0.0.1:0", "--wsgi-file", str(APPS / "testapp.py"), "--logto", str(log),
+                     "--disable-logging", "--log-4xx", "--log-5xx", "--log-slow", "300", "--log-big", "4000",
+                     "--log-zero", "--log-sendfile"], cwd=str(tmp_path))
+    try:
+        port = int(wait_for(lambda: "bound to 127.0.0.1:" in log.read_text() and log.read_text())
+                   .split("bound to 127.0.0.1:")[1].split()[0])
+        address = ("127.0.0.1", port)
+        for path, status in (("/", 200), ("/missing", 404), ("/raise", 500), ("/sleep?0.4", 200), ("/big", 200),
+                             ("/nocontent", 204), ("/file", 200), ("/pid", 200)):
+            assert get(address, path)[0] == status, path
+        wanted = ["GET /missing ", "GET /raise ", "GET /sleep?0.4 ", "GET /big ", "GET /nocontent ", "GET /file "]
+        assert wait_for(lambda: len(request_lines(log.read_text())) == len(wanted)), log.read_text()[-2000:]
+        lines = request_lines(log.read_text())
+        for line, what in zip(lines, wanted):
+            assert what in line, (what, line)
+        assert not any("GET / " in line or "GET /pid " in line for line in lines)  # nothing else
+    finally:
+        server.stop()
+
+
+def test_log_date_prefixes_server_and_request_lines(tmp_path):
+    import re
+
+    for extra, pattern in ((["--log-date"], r"^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} - "),
+                           (["--log-date", "%Y-%m-%dT%H:%M:%S"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d - ")):
+        log = tmp_path / f"dated{len(extra)}.log"
+        server = Server(["--master", "--http-socket", "127.0.0.1:0", "--wsgi-file", str(APPS / "testapp.py"),
+                         "--logto", str(log), *extra], cwd=str(tmp_path))
+        try:
+            text = wait_for(lambda: "spawned uisge worker 1" in log.read_text() and log.read_text())
+            port = int(text.split("bound to 127.0.0.1:")[1].split()[0])
+            assert get(("127.0.0.1", port), "/")[0] == 200
+            assert wait_for(lambda: request_lines(log.read_text()))
+            dated = re.compile(pattern)
+            for line in ("spawned uisge worker 1", "=> generated 12 bytes"):
+                found = next(l for l in log.read_text().splitlines() if line in l)
+                assert dated.match(found), (extra, found)
+        finally:
+            server.stop()
+
+
+def test_logto2_is_opened_as_the_user_privileges_drop_to(tmp_path_factory):
+    import os
+    import pwd
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("dropping privileges needs root (CI runs the suite as root)")
+    nobody = pwd.getpwnam("nobody")
+    base = Path(tempfile.mkdtemp(prefix="uisge-logto2-"))  # pytest's temp root is 0700: nobody can't enter
+    os.chmod(base, 0o755)
+    logs = base / "logs"
+    logs.mkdir()
+    os.chown(logs, nobody.pw_uid, nobody.pw_gid)  # writable by nobody only: root could open it anywhere
+    app = base / "plain.py"
+    app.write_text("def application(environ, start_response):\n"
+                   "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                   "    return [b'Hello World!']\n")
+    app.chmod(0o644)
+    log = logs / "app.log"
+    server = Server(["--master", "--http-socket", "127.0.0.1:0", "--wsgi-file", str(app), "--uid", "nobody",
+                     "--gid", str(nobody.pw_gid), "--logto2", str(log)], cwd=str(base))
+    try:
+        address = server.address()  # the banner (before the drop) is on the terminal
+        assert get(address, "/")[0] == 200
+        assert wait_for(lambda: log.exists() and request_lines(log.read_text()))
+        assert os.stat(log).st_uid == nobody.pw_uid  # created by the dropped user
+        assert "spawned uisge worker 1" in log.read_text()
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)

@@ -1,6 +1,6 @@
 """Options about the server log and the request log."""
 
-from uisge.config.declare import ignored, planned, topic
+from uisge.config.declare import ignored, topic
 
 opt = topic("logging")
 
@@ -11,22 +11,21 @@ OPTIONS = (
         "`%(addr) - %(user) [%(ltime)] \"%(method) %(uri) %(proto)\" %(status) %(size)`.",
         aliases=("logformat",), metavar="FORMAT"),
     opt("logto", "path", "Write the log to this file instead of stderr.", metavar="FILE"),
-    opt("logto2", "path", "Write the log to this file, opened after dropping privileges.", metavar="FILE",
-        **planned(4)),
+    opt("logto2", "path", "Write the log to this file, opened after dropping privileges.", metavar="FILE"),
     opt("log-maxsize", "int", "Rotate the log file when it grows past this many bytes.", default=0),
     opt("log-reopen", "flag", "Reopen the log file on reload (uisge always does: the reloaded master opens it anew)."),
     opt("log-truncate", "flag", "Truncate the log file at start-up."),
-    opt("log-date", "str", "Prefix log lines with the date (an optional strftime format).", aliases=("logdate",),
-        optional_value=True, **planned(4)),
+    opt("log-date", "str", "Prefix log lines with the date: uWSGI's `Wed Dec  2 03:32:40 2026 - `, or this strftime "
+        "format followed by ` - `.", aliases=("logdate",), optional_value=True),
     opt("log-micros", "flag", "Log request times in microseconds."),
     opt("log-x-forwarded-for", "flag", "Log the X-Forwarded-For address instead of the peer address."),
     opt("log-json", "flag", "Write request log lines as JSON objects (one per line; uisge only)."),
-    opt("log-4xx", "flag", "Log 4xx responses even with disable-logging.", **planned(4)),
-    opt("log-5xx", "flag", "Log 5xx responses even with disable-logging.", **planned(4)),
-    opt("log-slow", "int", "Log requests slower than this many milliseconds even with disable-logging.", **planned(4)),
-    opt("log-big", "int", "Log responses bigger than this many bytes even with disable-logging.", **planned(4)),
-    opt("log-zero", "flag", "Log responses with an empty body even with disable-logging.", **planned(4)),
-    opt("log-sendfile", "flag", "Log sendfile() responses even with disable-logging.", **planned(4)),
+    opt("log-4xx", "flag", "Log 4xx responses even with disable-logging."),
+    opt("log-5xx", "flag", "Log 5xx responses even with disable-logging."),
+    opt("log-slow", "int", "Log requests slower than this many milliseconds even with disable-logging."),
+    opt("log-big", "int", "Log responses bigger than this many bytes even with disable-logging."),
+    opt("log-zero", "flag", "Log responses with an empty body even with disable-logging."),
+    opt("log-sendfile", "flag", "Log sendfile() responses even with disable-logging."),
     opt("ignore-sigpipe", "flag", "Do not log SIGPIPE.", **ignored("uisge never logs client disconnects as errors")),
     opt("ignore-write-errors", "flag", "Do not log write errors.", **ignored(
         "uisge never logs client disconnects as errors")),

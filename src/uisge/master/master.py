@@ -51,9 +51,7 @@ def _mtime(path: str) -> float | None:
         return None
 
 
-def say(text: str) -> None:
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
+say = logfile.say
 
 
 @dataclass

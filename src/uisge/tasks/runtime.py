@@ -13,19 +13,17 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 import traceback
 from typing import Any, Callable
 
+from uisge import logfile
 from uisge.tasks.channels import Channels
 
 MAX_SIGNALS = 256
 
 
-def say(text: str) -> None:
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
+say = logfile.say
 
 
 class Runtime:

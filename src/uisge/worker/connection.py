@@ -133,7 +133,7 @@ class Pipeline:
                                                          listener.base)
         self.runner = make_runner(max(1, opts.threads), self.step)
         self.inline = self.runner.wake_fd < 0  # app code runs here, in the loop's thread
-        self.timed = self.logging or board is not None  # a request's duration is needed
+        self.timed = self.logging or log.filters or board is not None  # a request's duration is needed
         self.http_response = Response.configured(True, self.extra_lines, self.timeout, HIGH_WATER, log.error)
         self.uwsgi_response = Response.configured(False, [], self.timeout, HIGH_WATER, log.error)
 
@@ -410,7 +410,8 @@ class Pipeline:
         duration = perf_counter() - conn.t0
         if self.board is not None:
             self.board.end(duration, resp.body_sent + resp.header_bytes, resp.failed)
-        if self.logging:
+        if self.logging or (self.log.filters and self.log.matches(resp.status_code, resp.body_sent, duration,
+                                                                  resp.sent_file)):
             nvars = head.count * 2 if head.proto == "uwsgi" else (len(env) - 9) * 2
             if self.log.plain:
                 self.log.fast(env, resp, duration, nvars, head.size, n)

@@ -27,6 +27,7 @@ import time
 import traceback
 from typing import Any, Callable
 
+from uisge.logfile import stamp
 from uisge.wsgi.adapter import error_response
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -205,7 +206,7 @@ class Health:
 
     @staticmethod
     def _say(text: str) -> None:
-        data = (text if text.endswith("\n") else text + "\n").encode("utf-8", "replace")
+        data = (stamp() + (text if text.endswith("\n") else text + "\n")).encode("utf-8", "replace")
         try:
             while data:
                 data = data[os.write(2, data):]

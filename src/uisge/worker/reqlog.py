@@ -1,7 +1,9 @@
 """The request log line, in uWSGI's default format (reference §6.2), or a `log-format` template.
 
 Lines are collected in a buffer and written with one write() per event-loop round, so logging costs
-little on the request path. Nothing here touches client sockets.
+little on the request path. With `disable-logging`, the log filters (`log-4xx`, `log-5xx`, `log-slow`,
+`log-big`, `log-zero`, `log-sendfile`) still log the requests they match, as uWSGI does. Nothing here
+touches client sockets.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import os
 import re
 import time
 from typing import Any
+
+from uisge.logfile import stamp
 
 _ctime = [0, ""]
 
@@ -25,7 +29,8 @@ def ctime_now(now: float) -> str:
 
 class RequestLog:
     __slots__ = ("buffer", "enabled", "micros", "x_forwarded_for", "template", "fd", "pid", "scale", "line", "json",
-                 "prefix", "unit", "ctime", "plain", "memory_report")
+                 "prefix", "unit", "ctime", "plain", "memory_report", "dated", "filters", "log_4xx", "log_5xx",
+                 "log_slow", "log_big", "log_zero", "log_sendfile")
 
     def __init__(self, opts, fd: int = 2) -> None:
         self.buffer: list[str] = []
@@ -35,7 +40,15 @@ class RequestLog:
         self.template = compile_format(opts.log_format) if opts.log_format else None
         self.json = bool(opts.log_json)
         self.memory_report = bool(opts.memory_report)
-        self.plain = not (self.json or self.template or self.x_forwarded_for)  # fast() may be used
+        self.dated = opts.log_date not in (None, False)
+        self.plain = not (self.json or self.template or self.x_forwarded_for or self.dated)  # fast() may be used
+        # with disable-logging, the requests these match are logged anyway
+        self.log_4xx, self.log_5xx = bool(opts.log_4xx), bool(opts.log_5xx)
+        self.log_slow = (opts.log_slow or 0) / 1000  # milliseconds -> seconds
+        self.log_big = opts.log_big or 0
+        self.log_zero, self.log_sendfile = bool(opts.log_zero), bool(opts.log_sendfile)
+        self.filters = not self.enabled and bool(self.log_4xx or self.log_5xx or self.log_slow or self.log_big
+                                                 or self.log_zero or self.log_sendfile)
         self.fd = fd
         self.pid = os.getpid()
         # uWSGI's default line (reference §6.2), with the constant parts filled in once
@@ -47,8 +60,14 @@ class RequestLog:
                      f"generated %d bytes in %d {unit} (%s %d) %d headers in %d bytes (1 switches on core %d)\n")
 
     def error(self, text: str) -> None:
-        self.buffer.append(text if text.endswith("\n") else text + "\n")
+        self.buffer.append(stamp() + (text if text.endswith("\n") else text + "\n"))
         self.flush()
+
+    def matches(self, status: int, body: int, duration: float, sent_file: bool) -> bool:
+        """disable-logging is on: whether a log filter wants this request anyway."""
+        return ((self.log_4xx and 400 <= status < 500) or (self.log_5xx and status >= 500)
+                or (self.log_slow and duration > self.log_slow) or (self.log_big and body > self.log_big)
+                or (self.log_zero and body == 0) or (self.log_sendfile and sent_file))
 
     def fast(self, env: dict[str, Any], r, duration: float, nvars: int, var_bytes: int, n: int) -> None:
         """The default line for a finished request, read straight off its Response `r` (the hot path)."""
@@ -73,14 +92,15 @@ class RequestLog:
         addr = env.get("REMOTE_ADDR", "")
         if self.x_forwarded_for:
             addr = env.get("HTTP_X_FORWARDED_FOR", addr)
+        date = stamp() if self.dated else ""
         if self.json:
-            self.buffer.append(json_line(env, status, body, header_bytes, started, duration, self.pid, addr))
+            self.buffer.append(date + json_line(env, status, body, header_bytes, started, duration, self.pid, addr))
             return
         if self.template is not None:
-            self.buffer.append(self.template(env, status, body, header_bytes, header_count, started, duration,
-                                             self.pid, core, addr) + "\n")
+            self.buffer.append(date + self.template(env, status, body, header_bytes, header_count, started,
+                                                    duration, self.pid, core, addr) + "\n")
             return
-        self.buffer.append((self.memory() if self.memory_report else "") + self.line % (
+        self.buffer.append(date + (self.memory() if self.memory_report else "") + self.line % (
             app_req, total, addr, env.get("REMOTE_USER", ""), nvars, var_bytes, ctime_now(started),
             env.get("REQUEST_METHOD", ""), env.get("REQUEST_URI", ""), body,
             int(duration * self.scale), env.get("SERVER_PROTOCOL", ""), status, header_count, header_bytes, core))

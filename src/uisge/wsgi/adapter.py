@@ -156,6 +156,7 @@ class Response:
     iterator: Any = None
     result: Any = None
     closed = False
+    sent_file = False  # the body went out with sendfile() (log-sendfile)
 
     # set once per worker and protocol by configured() (a subclass), never per request
     http = True  # False: a uwsgi response (raw, close-delimited, nothing added)
@@ -433,6 +434,7 @@ class Response:
         if not self.head_only and size:
             self.out.push_file(fd, offset, size)
             self.body_sent = size
+            self.sent_file = True
         self.done = True  # close() waits until the file is sent: the connection calls close_iterable()
         return True
 
