@@ -117,6 +117,14 @@ def _load_apps(opts):
         return None
     for mountpoint, _app in apps:
         say(f"WSGI app 0 (mountpoint='{mountpoint}') ready in pid {os.getpid()}")
+    if opts.chdir2:
+        try:
+            os.chdir(opts.chdir2)
+        except OSError as exc:
+            say(f"uisge: chdir2 = {opts.chdir2} ({opts.origin('chdir2')}): {exc.strerror}; create the directory "
+                f"or fix the path")
+            return None
+        say(f"chdir() to {opts.chdir2}")
     return apps
 
 

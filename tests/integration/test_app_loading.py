@@ -43,3 +43,35 @@ def test_module_callable_and_chdir_pythonpath_env(tmp_path):
                 assert read_response(sock)[2] == b"hi from env"
     finally:
         assert server.stop() == 0
+
+
+def test_callable_factory_and_chdir2(tmp_path):
+    """`callable-factory` calls create_app() once at load; `chdir2` moves to a directory after the load."""
+    project = tmp_path / "project"
+    data = tmp_path / "data"
+    project.mkdir()
+    data.mkdir()
+    (project / "factory.py").write_text(
+        "import os\n"
+        "CALLS = []\n"
+        "def create_app():\n"
+        "    CALLS.append(1)\n"
+        "    loaded_in = os.getcwd()\n"
+        "    def app(environ, start_response):\n"
+        "        start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "        return [f'{len(CALLS)}|{loaded_in}|{os.getcwd()}'.encode()]\n"
+        "    return app\n")
+    for loader in (["--wsgi-file", "factory.py", "--callable", "create_app"], ["--module", "factory:create_app"]):
+        server = Server(["--http-socket", "127.0.0.1:0", *loader, "--callable-factory", "--chdir2", str(data)],
+                        cwd=str(project), env={"PYTHONPATH": str(project)})
+        try:
+            import socket
+
+            with socket.create_connection(server.address(), timeout=10) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                status, _headers, body = read_response(sock)
+            assert status == 200
+            assert body.decode() == f"1|{project}|{data}", loader
+            assert f"chdir() to {data}" in server.log()
+        finally:
+            server.stop()

@@ -1,6 +1,6 @@
 """Options that find, import and mount the WSGI application."""
 
-from uisge.config.declare import ignored, refused, planned, topic
+from uisge.config.declare import ignored, refused, topic
 
 opt = topic("app")
 
@@ -13,7 +13,7 @@ OPTIONS = (
     opt("mount", "keyval", "Mount an app at a path prefix: `/prefix=file.py` or `/prefix=pkg.mod:app`.",
         repeat=True, metavar="MOUNTPOINT=APP"),
     opt("chdir", "path", "Change to this directory before loading the app.", metavar="DIR"),
-    opt("chdir2", "path", "Change to this directory after loading the app.", metavar="DIR", **planned(4)),
+    opt("chdir2", "path", "Change to this directory after loading the app.", metavar="DIR"),
     opt("pythonpath", "str", "Add a directory (glob allowed) to sys.path.", aliases=("python-path", "pp"),
         repeat=True, metavar="DIR"),
     opt("env", "keyval", "Set an environment variable before the app loads: `NAME=VALUE`.", repeat=True,
@@ -40,5 +40,5 @@ OPTIONS = (
     opt("paste", "str", "Load a Paste Deploy app.", **refused("Paste Deploy is not supported; point `module` at a "
         "module that builds the app")),
     opt("eval", "str", "Evaluate Python code as the app.", **refused("write the code into a file and use `wsgi-file`")),
-    opt("callable-factory", "flag", "Call the callable once to build the app (same as writing `name()`).", **planned(3)),
+    opt("callable-factory", "flag", "Call the callable once to build the app (same as writing `name()`)."),
 )

@@ -142,12 +142,24 @@ def load_target(target: str, default_callable: str) -> WSGIApp:
 
 
 def load_apps(opts) -> list[tuple[str, WSGIApp]]:
-    """[(mountpoint, app)]; the first is the default app. Empty when nothing is configured."""
+    """[(mountpoint, app)]; the first is the default app. Empty when nothing is configured.
+    `callable-factory`: each callable found is called once (no arguments) and what it returns is the app."""
     apps: list[tuple[str, WSGIApp]] = []
+    name = opts.callable
+    if opts.callable_factory and not name.endswith("()"):
+        name += "()"
     if opts.wsgi_file:
-        apps.append(("", load_file(opts.wsgi_file, opts.callable)))
+        apps.append(("", load_file(opts.wsgi_file, name)))
     if opts.module:
-        apps.append(("", load_module(opts.module, opts.callable)))
+        module, _, attr = opts.module.partition(":")
+        apps.append(("", load_module(f"{module}:{_factory(attr, opts)}" if attr else module, name)))
     for mountpoint, target in opts.mount:
-        apps.append((mountpoint.rstrip("/"), load_target(target, opts.callable)))
+        module, colon, attr = target.partition(":")
+        if colon and not target.endswith((".py", ".wsgi")):
+            target = f"{module}:{_factory(attr, opts)}"
+        apps.append((mountpoint.rstrip("/"), load_target(target, name)))
     return apps
+
+
+def _factory(attr: str, opts) -> str:
+    return attr + "()" if opts.callable_factory and attr and not attr.endswith("()") else attr
