@@ -134,3 +134,31 @@ def test_file_wrapper_is_sent_with_sendfile(tmp_path):
         assert body == (APPS / "testapp.py").read_bytes() and int(headers["content-length"]) == len(body)
     finally:
         server.stop()
+
+
+def test_http_keepalive_requests_closes_after_the_nth_and_so_keepalive_arms_tcp_probes(tmp_path):
+    server = Server(["--http-socket", "127.0.0.1:0", "--wsgi-file", str(APPS / "testapp.py"),
+                     "--http-keepalive-requests", "3", "--so-keepalive"], cwd=str(tmp_path))
+    try:
+        with server.connect() as sock:
+            for n in (1, 2, 3):
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                status, headers, body = read_response(sock)
+                assert (status, body) == (200, b"Hello World!")
+                assert (headers.get("connection") == "close") == (n == 3), (n, headers)
+                if n == 1:
+                    assert _server_side_timer(server.address()[1], sock.getsockname()[1]) == 2  # keepalive
+            assert recv_all(sock) == b""  # closed after the third answer
+    finally:
+        server.stop()
+
+
+def _server_side_timer(server_port: int, client_port: int) -> int:
+    """The timer field (`tr`) of the server's end of a connection in /proc/net/tcp: 2 is TCP keepalive."""
+    local, remote = f"0100007F:{server_port:04X}", f"0100007F:{client_port:04X}"
+    with open("/proc/net/tcp") as fh:
+        for line in fh.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == local and fields[2] == remote:
+                return int(fields[5].split(":")[0], 16)
+    raise AssertionError("the server's end of the connection is not in /proc/net/tcp")

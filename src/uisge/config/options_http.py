@@ -1,6 +1,6 @@
 """Options of the HTTP side: the `http` address, keep-alive, header handling."""
 
-from uisge.config.declare import ignored, refused, planned, topic
+from uisge.config.declare import ignored, refused, topic
 
 opt = topic("http")
 
@@ -15,7 +15,7 @@ OPTIONS = (
         "than common load balancers' idle timeouts, so they never reuse a connection we are closing."),
     opt("http-keepalive", "flag", "Keep HTTP/1.1 connections open between requests.", default=True),
     opt("http-keepalive-requests", "int", "Close a keep-alive connection after this many requests (0: never).",
-        default=0, **planned(3)),
+        default=0),
     opt("http-processes", "int", "Number of HTTP router processes.", aliases=("http-workers",), default=1,
         **ignored("uisge has no separate HTTP router: the workers serve `http` directly")),
     opt("http-var", "keyval", "Add a variable to requests passed through the router.", repeat=True,

@@ -1,6 +1,6 @@
 """Options about listening sockets and the uwsgi protocol."""
 
-from uisge.config.declare import ignored, refused, planned, topic
+from uisge.config.declare import ignored, refused, topic
 
 opt = topic("sockets")
 
@@ -45,7 +45,7 @@ OPTIONS = (
     opt("thunder-lock", "flag", "Serialise accept() across workers.", **ignored(
         "uisge workers accept from a non-blocking event loop, which has no thundering herd to serialise")),
     opt("reuse-port", "flag", "Set SO_REUSEPORT on TCP sockets.", ),
-    opt("so-keepalive", "flag", "Enable TCP keepalive on client connections.", **planned(3)),
+    opt("so-keepalive", "flag", "Enable TCP keepalive probes on client connections (TCP listeners)."),
     opt("tcp-nodelay", "flag", "Set TCP_NODELAY on client connections.", **ignored(
         "uisge always sets TCP_NODELAY on TCP client connections")),
     opt("uwsgi-allow-from", "str", "Addresses (CIDR) allowed to talk the uwsgi protocol; default loopback, "

@@ -77,6 +77,8 @@ def bind(addr: Address, option: str, origin: str, backlog: int, opts) -> tuple[s
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             # accepted connections inherit it on Linux: responses go out at once, without a setsockopt each
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if opts.so_keepalive:  # accepted connections inherit it: dead peers are found by TCP probes
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             if not opts.undeferred_accept:
                 # as uWSGI: a connection is handed to a worker only once its request starts to arrive (or
                 # after socket-timeout), so a worker never holds a silent connection behind a long app call

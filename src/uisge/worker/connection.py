@@ -88,6 +88,7 @@ class Conn:
     t0 = 0.0
     trusted = True  # may set wsgi.url_scheme through X-Forwarded-Proto (unix sockets, loopback peers)
 
+    served = 0  # requests answered on it, counted only for http-keepalive-requests
     remote_addr = ""  # the HTTP peer (REMOTE_ADDR/REMOTE_PORT; unix sockets have none)
     remote_port = ""
 
@@ -124,6 +125,7 @@ class Pipeline:
         self.timeout = float(opts.socket_timeout or 60)
         self.idle_timeout = float(opts.http_timeout or 75)
         self.keepalive = opts.http_keepalive
+        self.keepalive_requests = opts.http_keepalive_requests
         self.allow_underscore = opts.allow_underscore_headers
         self.extra_lines = [f"{n.strip()}: {v.strip()}\r\n".encode("latin-1")
                             for n, _, v in (h.partition(":") for h in opts.add_header)]
@@ -271,8 +273,11 @@ class Pipeline:
         if head.proto == "http":
             env = http_environ(conn.listener.base, conn.remote_addr, conn.remote_port, head, self.allow_underscore,
                                conn.trusted)
-            resp = self.http_response(out, head.version, head.method == b"HEAD",
-                                      head.keep_alive and self.keepalive and self.worker.running)
+            keep = head.keep_alive and self.keepalive and self.worker.running
+            if keep and self.keepalive_requests:
+                conn.served += 1
+                keep = conn.served < self.keepalive_requests  # http-keepalive-requests: this one is the last
+            resp = self.http_response(out, head.version, head.method == b"HEAD", keep)
         else:
             env = uwsgi_environ(head)
             resp = self.uwsgi_response(out, head.version, env["REQUEST_METHOD"] == "HEAD", False)
