@@ -213,6 +213,21 @@ def test_attach_daemon_is_respawned_and_stopped_with_the_server(tmp_path):
     assert "[uwsgi-daemons] respawning" in server.log() and "stopping daemon" in server.log()
 
 
+def test_reload_mercy_bounds_a_daemon_that_ignores_its_stop_signal(tmp_path):
+    pids = tmp_path / "stubborn.pids"
+    server = start(tmp_path, "--reload-mercy", "1", "--attach-daemon",
+                   f"trap '' TERM; echo $$ >> {pids}; while true; do sleep 0.1; done")
+    assert wait_for(lambda: pids.exists() and pids.read_text().split(), 10)
+    daemon = int(pids.read_text().split()[0])
+    os.kill(server.proc.pid, signal.SIGTERM)
+    started = time.monotonic()
+    assert server.proc.wait(15) == 0
+    took = time.monotonic() - started
+    assert 1 <= took < 2.5, took  # reload-mercy 1 s, not the default 3 s
+    assert "still running after 1 s: SIGKILL" in server.log()
+    assert wait_for(lambda: not _alive(daemon), 5)
+
+
 def test_graceful_stop_ends_spooler_and_mules_at_once(tmp_path):
     server = start(tmp_path, "--spooler", str(tmp_path / "spool"), "--mules", "2")
     os.kill(server.proc.pid, signal.SIGTERM)

@@ -1,6 +1,6 @@
 """Options about the master, workers, privileges, signals and reloads."""
 
-from uisge.config.declare import ignored, planned, refused, topic
+from uisge.config.declare import ignored, refused, topic
 
 opt = topic("process")
 
@@ -21,8 +21,8 @@ OPTIONS = (
         deviation="SIGTERM stops gracefully by default (uWSGI 2.0: a brutal reload unless `die-on-term`): "
         "workers stop accepting, serve what they have and what waits in the listen backlog, then exit 0, "
         "as systemd, Docker and Kubernetes expect. `sigterm-reload` brings back 2.0's behaviour."),
-    opt("reload-mercy", "int", "Seconds given to attached daemons and a whole reload to finish.", default=30,
-        **planned(4)),
+    opt("reload-mercy", "int", "Seconds an attached daemon gets to stop (on stop and reload) before SIGKILL; the "
+        "workers' time is worker-reload-mercy.", default=3),
     opt("worker-reload-mercy", "int", "Seconds a stopping or reloading worker gets to finish its requests "
         "before it is killed.", default=60),
     opt("mule-reload-mercy", "int", "Seconds a stopping or reloading mule (or spooler) gets to finish.", default=30),

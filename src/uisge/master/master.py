@@ -833,7 +833,7 @@ class Master:
             self._ask_to_leave(child, graceful=mode == "graceful")
         self._aux_leave(graceful=mode == "graceful")
         self.scheduler.stop()
-        self.daemons.stop(attached.MERCY, reload=False)
+        self.daemons.stop(float(self.opts.reload_mercy), reload=False)
 
     def _reload_workers(self, brutal: bool) -> None:
         """A new generation of workers forked from this master (no re-exec); old ones leave as new ones
@@ -887,7 +887,7 @@ class Master:
         }
         self._aux_leave(graceful=True)
         self.scheduler.stop()
-        self.daemons.stop(attached.MERCY, reload=True)
+        self.daemons.stop(float(self.opts.reload_mercy), reload=True)
         for listener in self.listeners:
             listener.sock.set_inheritable(True)
         if self.board is not None:

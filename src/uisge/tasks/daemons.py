@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from uisge.errors import UisgeError
 from uisge.tasks.runtime import say
 
-MERCY = 3.0  # seconds a daemon gets after its stop signal before SIGKILL (uWSGI's daemon mercy)
+MERCY = 3.0  # seconds a daemon gets after its stop signal before SIGKILL: `reload-mercy`'s default, as uWSGI
 
 
 @dataclass
