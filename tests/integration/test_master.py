@@ -364,3 +364,49 @@ def test_pidfile2_and_fifo_rewrite_and_chain(tmp_path):
                         20), server.log()[-2000:]
     finally:
         server.stop()
+
+
+def test_pause_and_resume_with_uisge_pause(tmp_path):
+    """`uisge --pause PIDFILE` (SIGTSTP) stops the workers accepting: a request waits in the backlog, is served
+    once the second --pause resumes them; the stats show the paused workers."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.integration.nginx import free_port
+
+    pidfile = tmp_path / "u.pid"
+    port = free_port()
+    server = master(tmp_path, "--processes", "2", "--pidfile", str(pidfile), "--stats", f"127.0.0.1:{port}")
+    try:
+        address = server.address()
+        assert wait_for(lambda: len(children(server.proc.pid)) == 2)
+        pause = [sys.executable, "-m", "uisge", "--pause", str(pidfile)]
+        assert subprocess.run(pause, capture_output=True, timeout=20).returncode == 0
+        assert server.wait_log("*** PAUSE")
+
+        def stats() -> dict:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                data = b""
+                while chunk := sock.recv(65536):
+                    data += chunk
+            return json.loads(data)
+
+        assert wait_for(lambda: [w["status"] for w in stats()["workers"]] == ["pause", "pause"])
+        sock = socket.create_connection(address, timeout=10)
+        sock.sendall(b"GET /pid HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        sock.settimeout(1.0)
+        try:
+            early = sock.recv(100)
+        except socket.timeout:
+            early = None
+        assert early is None  # nobody accepts while paused (TCP_DEFER_ACCEPT: it waits in the backlog)
+        assert subprocess.run(pause, capture_output=True, timeout=20).returncode == 0
+        assert server.wait_log("resuming workers")
+        sock.settimeout(10)
+        status, _headers, body = read_response(sock)
+        sock.close()
+        assert status == 200 and int(body) in children(server.proc.pid)
+        assert get(address, "/") == (200, b"Hello World!")
+    finally:
+        server.stop()

@@ -1,6 +1,6 @@
 """One-shot commands given on the command line: control a running instance, read stats, print info."""
 
-from uisge.config.declare import planned, topic
+from uisge.config.declare import topic
 
 opt = topic("actions")
 
@@ -9,8 +9,10 @@ OPTIONS = (
         metavar="PIDFILE"),
     opt("reload", "path", "Gracefully reload the instance whose master pid is in this pidfile (SIGHUP).",
         action=True, metavar="PIDFILE"),
-    opt("pause", "path", "Pause/resume the instance in this pidfile (SIGTSTP).", aliases=("suspend", "resume"),
-        action=True, metavar="PIDFILE", **planned(4)),
+    opt("pause", "path", "Pause/resume the instance in this pidfile (SIGTSTP): its workers stop or go back to "
+        "accepting connections.", aliases=("suspend", "resume"), action=True, metavar="PIDFILE",
+        deviation="A paused worker stops accepting new connections (they wait in the listen backlog) but finishes "
+        "the requests it has and serves its open keep-alive connections; uWSGI suspends the worker outright."),
     opt("connect-and-read", "address", "Print what a stats socket sends, then exit.", action=True,
         metavar="ADDRESS"),
     opt("check", "flag", "Load the configuration, print every effective option with its origin and the "

@@ -15,7 +15,7 @@ COMMANDS = {
     "r": "graceful reload", "R": "brutal reload", "q": "graceful stop", "Q": "brutal stop",
     "w": "graceful reload of the workers", "W": "brutal reload of the workers", "c": "chain reload",
     "s": "stats to the log", "l": "reopen the log", "L": "rotate the log", "P": "rewrite the pidfile",
-    "+": "one more worker (cheaper)", "-": "one fewer worker (cheaper)",
+    "+": "one more worker (cheaper)", "-": "one fewer worker (cheaper)", "p": "pause/resume the workers",
 }
 
 

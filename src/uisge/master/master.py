@@ -114,6 +114,7 @@ class Master:
         self.cheaper: cheaper_algo.Cheaper | None = None
         self.cheap: set[int] = set()
         self.cheaper_delta = 0  # master FIFO + and -
+        self.paused = False  # SIGTSTP: workers do not accept (new workers start paused too)
         self.next_cheaper = 0.0
         if opts.cheaper:
             settings = cheaper_algo.Settings.from_options(opts)
@@ -410,6 +411,8 @@ class Master:
             return
         if b"R" in data and not child.ready:
             child.ready = True
+            if self.paused:
+                _send(child.ctl, b"p")
             self.ever_ready = True
             self.boot_failures.pop(child.wid, None)
             if child.successor_of is not None:
@@ -769,7 +772,7 @@ class Master:
             elif signum == signal.SIGUSR1:
                 self._stats()
             elif signum == signal.SIGTSTP:
-                say("SIGTSTP (pause) is not supported by uisge; ignored")
+                self._pause()
 
     def _on_fifo(self, fifo: MasterFifo) -> None:
         for letter in fifo.read():
@@ -794,6 +797,8 @@ class Master:
                     else:
                         logfile.reopen(self.log_path)
                     self._broadcast(b"l")
+            elif letter == "p":
+                self._pause()
             elif letter in "+-":
                 if self.cheaper is None:
                     say(f"master-fifo {fifo.path}: {letter} changes the number of workers only with `cheaper`")
@@ -806,6 +811,16 @@ class Master:
                             pidfile.write(path, os.getpid())
                         except UisgeError as exc:  # e.g. /run is root's and we dropped privileges
                             say(f"master-fifo P: {exc}")
+
+    def _pause(self) -> None:
+        """SIGTSTP, `uisge --pause`, master FIFO `p`: the workers stop or go back to accepting connections
+        (new ones wait in the listen backlog meanwhile; requests begun are finished)."""
+        self.paused = not self.paused
+        if self.paused:
+            say("*** PAUSE (press start to resume, if you do not have a joypad send SIGTSTP) ***")
+        else:
+            say("*** (SIGTSTP received) resuming workers ***")
+        self._broadcast(b"p" if self.paused else b"u")
 
     def _stats(self) -> None:
         say(f"uisge master (pid: {os.getpid()}), generation {self.generation}, {len(self.children)} workers:")

@@ -35,6 +35,7 @@ class Worker:
         self.reopen_log = reopen_log
         self.board = board  # our scoreboard slot (scoreboard.SlotWriter) when stats are served
         self.stopping = False
+        self.accepting = True  # False while the master has the workers paused (SIGTSTP)
         self.listeners = {l.fd: l for l in listeners}
         self.worker_id = worker_id
         self.log = RequestLog(opts)
@@ -194,10 +195,28 @@ class Worker:
             letter = data[at:at + 1]
             if letter == b"l" and self.reopen_log is not None:
                 self.reopen_log()
+            elif letter in (b"p", b"u"):
+                self._accepting(letter == b"u")
             elif letter == b"S" and at + 1 < len(data):
                 self._signal(b"s" + data[at + 1:at + 2])
                 at += 1
             at += 1
+
+    def _accepting(self, on: bool) -> None:
+        """Pause (the master's SIGTSTP) or resume accepting: while paused new connections wait in the listen
+        backlog; the connections already open are served."""
+        if self.stopping or on == self.accepting:
+            return
+        self.accepting = on
+        flags = EPOLLIN | getattr(select, "EPOLLEXCLUSIVE", 0)
+        for fd in self.listeners:
+            try:
+                if on:
+                    self.ep.register(fd, flags)
+                else:
+                    self.ep.unregister(fd)
+            except (OSError, ValueError):
+                pass
 
     def _signal(self, message: bytes | None) -> None:
         """Run a uWSGI signal handler between requests (uWSGI shows the worker as `sig<N>` meanwhile)."""
@@ -215,6 +234,8 @@ class Worker:
                 while self.pipeline.accept(listener):
                     pass
         for fd in list(self.listeners):
+            if not self.accepting:
+                break  # paused: not in the epoll set
             try:
                 self.ep.unregister(fd)
             except (OSError, ValueError):
