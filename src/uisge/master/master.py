@@ -20,17 +20,17 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 from typing import Callable
 
 from uisge import logfile
 from uisge.errors import UisgeError
 from uisge.master import cheaper as cheaper_algo
-from uisge.master import daemon, harakiri, notify, pidfile, procname
+from uisge.master import daemon, harakiri, notify, pidfile, policy, procname
+from uisge.master.policy import EXIT_APP, Child
 from uisge.master.backlog import listen_queue
 from uisge.master.fifo import COMMANDS, MasterFifo
 from uisge.master.scoreboard import Board
-from uisge.master.stats import StatsServer
+from uisge.master.stats import Snapshot, StatsServer, WorkerRow, proc_memory
 from uisge.tasks import daemons as attached
 from uisge.tasks import instance
 from uisge.tasks.runtime import RT
@@ -40,7 +40,6 @@ from uisge.worker.runner import drain_pipe
 
 REEXEC_ENV = "UISGE_REEXEC"
 PREFLIGHT_ENV = "UISGE_PREFLIGHT"
-EXIT_APP = 22
 FORWARDED = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1}
 
 
@@ -52,22 +51,6 @@ def _mtime(path: str) -> float | None:
 
 
 say = logfile.say
-
-
-@dataclass
-class Child:
-    wid: int
-    pid: int
-    ctl: socket.socket
-    generation: int
-    spawned: float
-    ready: bool = False
-    leaving_since: float | None = None  # asked to stop (reload, stop, recycle)
-    kill_at: float | None = None  # SIGKILL after this
-    successor_of: int | None = None  # the pid of the worker this one replaces (recycling)
-    slot: int = -1  # its scoreboard slot
-    kind: str = "worker"  # or "mule" / "spooler" (those live in Master.aux, wid is the mule id / spooler index)
-    harakiri_kill_at: float | None = None  # the master's harakiri asked for its stacks; SIGKILL after this
 
 
 class Master:
@@ -90,18 +73,13 @@ class Master:
         self.stopping: str | None = None  # "graceful" or "brutal"
         self.announced = False  # READY told to systemd / the daemonize parent
         self.ever_ready = False
-        self.boot_failures: dict[int, int] = {}
-        self.respawn_at: dict[int, float] = {}
-        self.recent_respawns: list[float] = []
+        self.memory = policy.Memory()  # what the policy remembers: respawns due, crash loops, recycling, ...
         self.preflight: subprocess.Popen | None = None
         self.preflight_brutal = False
         self.fifos: list[MasterFifo] = []
         self.log_path = logfile.log_path(opts)
         self.next_second = 0.0
         self.exit_code = 0
-        self.recycle_queue: list[int] = []  # pids asking for a replacement, served one at a time
-        self.recycling: int | None = None
-        self.harakiri_count: dict[int, int] = {}
         self.respawns: dict[int, int] = {}
         self.board = None
         from uisge import compat
@@ -110,23 +88,21 @@ class Master:
         if opts.stats or opts.metrics or compat.imported or self.lazy or opts.harakiri or opts.cheaper:
             self.board = Board(2 * self.processes + 4, fd=board_fd, cores=opts.threads)
         self.stats: StatsServer | None = None
-        # cheaper: the worker ids that run no process now (not respawned), and the algorithm deciding that
+        # cheaper: the algorithm; the worker ids it retired are memory.cheap (no process, not respawned)
         self.cheaper: cheaper_algo.Cheaper | None = None
-        self.cheap: set[int] = set()
         self.cheaper_delta = 0  # master FIFO + and -
         self.paused = False  # SIGTSTP: workers do not accept (new workers start paused too)
         self.next_cheaper = 0.0
         if opts.cheaper:
             settings = cheaper_algo.Settings.from_options(opts)
             self.cheaper = cheaper_algo.Cheaper(settings)
-            self.cheap = set(range(settings.initial + 1, self.processes + 1))
+            self.memory.cheap = set(range(settings.initial + 1, self.processes + 1))
         self.touched = {path: _mtime(path) for path in (*opts.touch_reload, *opts.touch_chain_reload,
                                                           *opts.touch_workers_reload)}
         self.scheduler = Scheduler.from_options(opts, self._route, carried)
         self._absorb()
         self.daemons = attached.Daemons(attached.parse(opts), lambda: self._stop("graceful", "a control daemon died"))
         self.aux: dict[int, Child] = {}  # mules and spoolers, by pid
-        self.aux_respawn_at: dict[tuple[str, int], float] = {}
         self.mules = instance.mules(opts)
         self.spoolers = [(d, i) for d in RT.spooler_dirs for i in range(max(1, opts.spooler_processes or 1))]
         self.any_worker = 0
@@ -159,7 +135,7 @@ class Master:
         self._install_signals()
         procname.set_title(self.opts, "master")
         if self.opts.stats or self.opts.metrics:
-            self.stats = StatsServer(self)
+            self.stats = StatsServer(self.opts, self.snapshot)
             self.stats.register(self.sel, say)
         for path in self.opts.master_fifo:
             fifo = MasterFifo(path)
@@ -175,12 +151,13 @@ class Master:
         for index in range(len(self.spoolers)):
             self._spawn_aux("spooler", index)
         for wid in range(1, self.processes + 1):
-            if wid not in self.cheap:
+            if wid not in self.memory.cheap:
                 self._spawn(wid)
         for mule_id, _ in self.mules:
             self._spawn_aux("mule", mule_id)
         while not (self.stopping and not self.children and not self.aux):
-            timeout = 0.2 if (self.stopping or self.respawn_at or self.preflight or self.aux_respawn_at) else 1.0
+            memory = self.memory
+            timeout = 0.2 if (self.stopping or memory.respawn_at or self.preflight or memory.aux_respawn_at) else 1.0
             if self.opts.harakiri:
                 timeout = min(timeout, 0.25)
             if self.scheduler.timers:
@@ -197,7 +174,7 @@ class Master:
         """A mule (number = mule id) or a spooler (number = index in self.spoolers)."""
         forked = _fork_with_control(f"{kind} {number}")
         if forked is None:
-            self.aux_respawn_at[(kind, number)] = time.monotonic() + 1
+            self.memory.aux_respawn_at[(kind, number)] = time.monotonic() + 1
             return
         pid, master_end, child_end = forked
         if pid == 0:
@@ -346,14 +323,14 @@ class Master:
         used = {c.slot for c in self.children.values()}
         return next(i for i in range(self.board.slots) if i not in used)
 
-    def _spawn(self, wid: int, successor_of: int | None = None) -> None:
+    def _spawn(self, wid: int, successor_of: int | None = None) -> int | None:
         slot = self._free_slot()
         if slot >= 0:
             self.board.clear(slot)  # what a dead worker left there (a harakiri deadline) is not the new one's
         forked = _fork_with_control(f"worker {wid}")
         if forked is None:
-            self.respawn_at[wid] = time.monotonic() + 1
-            return
+            self.memory.respawn_at[wid] = time.monotonic() + 1
+            return None
         pid, master_end, worker_end = forked
         if pid == 0:
             master_end.close()
@@ -363,6 +340,7 @@ class Master:
         child = Child(wid, pid, master_end, self.generation, time.monotonic(), successor_of=successor_of, slot=slot)
         self._track(child)
         say(f"spawned uisge worker {wid} (pid: {pid}, cores: {self.opts.threads})")
+        return pid
 
     def _track(self, child: Child) -> None:
         self.children[child.pid] = child
@@ -410,11 +388,10 @@ class Master:
             self._forget_ctl(child)
             return
         if b"R" in data and not child.ready:
-            child.ready = True
+            policy.accepted(child, self.memory)
             if self.paused:
                 _send(child.ctl, b"p")
             self.ever_ready = True
-            self.boot_failures.pop(child.wid, None)
             if child.successor_of is not None:
                 old = self.children.get(child.successor_of)
                 if old is not None:
@@ -424,26 +401,14 @@ class Master:
         if b"C" in data:
             self._recycle(child)
         if b"H" in data:
-            self.harakiri_count[child.wid] = self.harakiri_count.get(child.wid, 0) + 1
+            count = self.memory.harakiri_count[child.wid] = self.memory.harakiri_count.get(child.wid, 0) + 1
             say(f"HARAKIRI triggered by worker {child.wid} (pid: {child.pid}); it is being killed and respawned "
-                f"(harakiri count of worker {child.wid}: {self.harakiri_count[child.wid]})")
+                f"(harakiri count of worker {child.wid}: {count})")
         if b"A" in data:
             self._reload(brutal=False)
 
     def _recycle(self, child: Child) -> None:
-        """Queue a worker for replacement; one recycle at a time, each old worker leaving only once its
-        replacement accepts."""
-        if child.leaving_since is not None or child.pid in self.recycle_queue or child.pid == self.recycling:
-            return
-        self.recycle_queue.append(child.pid)
-        self._next_recycle()
-
-    def _next_recycle(self) -> None:
-        while self.recycling is None and self.recycle_queue and not self.stopping:
-            old = self.children.get(self.recycle_queue.pop(0))
-            if old is not None and old.leaving_since is None:
-                self.recycling = old.pid
-                self._spawn(old.wid, successor_of=old.pid)
+        self._apply(policy.recycle(child, self.children, self.facts(), self.memory))
 
     def _forget_ctl(self, child: Child) -> None:
         try:
@@ -467,7 +432,22 @@ class Master:
 
     def wanted(self) -> int:
         """How many workers should run now: processes, less the ids cheaper has retired."""
-        return self.processes - len(self.cheap)
+        return self.processes - len(self.memory.cheap)
+
+    def snapshot(self) -> Snapshot:
+        """What the stats server shows: per worker id the newest process holding it, with its slot."""
+        by_wid: dict[int, Child] = {}
+        for child in sorted(self.children.values(), key=lambda c: (c.generation, c.spawned)):
+            if child.leaving_since is None or child.wid not in by_wid:
+                by_wid[child.wid] = child
+        rows = []
+        for wid in range(1, self.processes + 1):
+            child = by_wid.get(wid)
+            slot = self.board.read(child.slot) if child is not None and self.board is not None else None
+            rows.append(WorkerRow(wid, child.pid if child else 0, bool(child and child.ready), slot,
+                                  self.memory.harakiri_count.get(wid, 0), self.respawns.get(wid, 0),
+                                  wid in self.memory.cheap))
+        return Snapshot(rows, list(self.listeners), self.paused, self.ready())
 
     def ready(self) -> bool:
         """/readyz: the app is loaded, at least one worker accepts, and we are not draining."""
@@ -488,16 +468,7 @@ class Master:
                     f"finishing their requests")
 
     def _ask_to_leave(self, child: Child, graceful: bool) -> None:
-        if child.leaving_since is not None:
-            return
-        now = time.monotonic()
-        child.leaving_since = now
-        mercy = self.opts.worker_reload_mercy if graceful else 3
-        child.kill_at = now + mercy + 1
-        try:
-            os.kill(child.pid, signal.SIGTERM if graceful else signal.SIGINT)
-        except ProcessLookupError:
-            pass
+        self._apply(policy.leave(child, graceful, self.facts()))
 
     def _reap(self) -> None:
         while True:
@@ -515,72 +486,19 @@ class Master:
             if child is None:
                 aux = self.aux.pop(pid, None)
                 if aux is not None:
-                    self._aux_buried(aux, status)
+                    self._buried(aux, status)
                 elif not self.scheduler.reaped(pid, status):
                     self.daemons.reaped(pid, status, time.monotonic())
                 continue
             self._forget_ctl(child)
-            child.ctl.close()
             self._buried(child, status)
 
     def _buried(self, child: Child, status: int) -> None:
-        now = time.monotonic()
-        code = os.waitstatus_to_exitcode(status)
-        if child.pid == self.recycling or (child.successor_of is not None and child.successor_of == self.recycling
-                                           and not child.ready):
-            self.recycling = None  # done (or its replacement failed: the old worker keeps serving)
-            self._next_recycle()
-        if child.pid in self.recycle_queue:
-            self.recycle_queue.remove(child.pid)
-        if child.successor_of is not None and not child.ready and child.leaving_since is None and not self.stopping:
-            say(f"the replacement of worker {child.wid} (pid: {child.pid}) died before accepting; the worker it "
-                f"was to replace keeps serving")
-            return
-        if child.harakiri_kill_at is not None and not self.stopping:
-            say(f"worker {child.wid} (pid: {child.pid}) killed by harakiri; respawning it")
-            self.respawn_at[child.wid] = now
-            return
-        if child.leaving_since is not None or self.stopping:
-            say(f"worker {child.wid} buried after {now - (child.leaving_since or now):.0f} seconds (pid: {child.pid})")
-            return
-        if child.generation != self.generation:
-            say(f"old worker {child.wid} (pid: {child.pid}) died during the reload; its replacement serves")
-            return
-        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-        say(f"DAMN ! worker {child.wid} (pid: {child.pid}) died, {how} :( trying respawn ...")
-        delay = 0.0
-        if not child.ready:
-            failures = self.boot_failures.get(child.wid, 0) + 1
-            self.boot_failures[child.wid] = failures
-            if code == EXIT_APP and not self.ever_ready:
-                say("*** the app did not load in the worker (exit code 22) and no worker ever served: "
-                    "stopping ***")
-                self._stop("brutal", "the app does not load")
-                self.exit_code = EXIT_APP
-                return
-            if failures >= 2:
-                delay = min(30.0, 2.0 ** (failures - 2))
-                say(f"worker {child.wid} died before accepting {failures} times in a row: a crash loop. Next try "
-                    f"in {delay:g} s; the traceback above says why")
-        self.recent_respawns = [t for t in self.recent_respawns if now - t < 1.0] + [now]
-        if len(self.recent_respawns) > self.processes:
-            delay = max(delay, float(self.opts.forkbomb_delay))
-            say(f"worker respawning too fast !!! i have to sleep a bit ({self.opts.forkbomb_delay} seconds)...")
-        self.respawn_at[child.wid] = now + delay
-
-    def _aux_buried(self, child: Child, status: int) -> None:
-        child.ctl.close()
-        if self.stopping or child.leaving_since is not None:
-            say(f"{child.kind} {child.wid} (pid: {child.pid}) stopped")
-            return
-        code = os.waitstatus_to_exitcode(status)
-        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-        if child.kind == "spooler":
-            say(f"OOOPS the spooler is no more ({how})...trying respawn...")
-        else:
-            say(f"OOOPS mule {child.wid} (pid: {child.pid}) crippled ({how})...trying respawn...")
-        quick = time.monotonic() - child.spawned < 1.0
-        self.aux_respawn_at[(child.kind, child.wid)] = time.monotonic() + (1.0 if quick else 0.0)
+        """A worker, mule or spooler was reaped: the policy says what follows."""
+        if child.ctl is not None:
+            child.ctl.close()
+        self._apply(policy.buried(child, os.waitstatus_to_exitcode(status), self.children, self.facts(),
+                                  self.memory))
 
     def _aux_leave(self, graceful: bool) -> None:
         for child in self.aux.values():
@@ -591,40 +509,24 @@ class Master:
                     os.kill(child.pid, signal.SIGTERM if graceful else signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-        self.aux_respawn_at.clear()
+        self.memory.aux_respawn_at.clear()
 
     # ---------------------------------------------------------------- periodic
     def _tick(self, now: float) -> None:
+        """Once per loop round: gather the facts, let the policy decide, carry out its actions."""
         if not self.stopping:
             self._absorb()
             self.scheduler.tick(now, time.time())
-            for (kind, number), due in list(self.aux_respawn_at.items()):
-                if now >= due:
-                    del self.aux_respawn_at[(kind, number)]
-                    self._spawn_aux(kind, number)
-        for wid, due in list(self.respawn_at.items()):
-            if now >= due and not self.stopping:
-                del self.respawn_at[wid]
-                before = {c.pid for c in self.children.values()}
-                self._spawn(wid)
-                new = [c for c in self.children.values() if c.pid not in before]
-                if new:
-                    say(f"Respawned uisge worker {wid} (new pid: {new[0].pid})")
-        for child in [*self.children.values(), *self.aux.values()]:
-            if child.kill_at is not None and now > child.kill_at:
-                mercy = "worker-reload-mercy" if child.kind == "worker" else "mule-reload-mercy"
-                say(f"{child.kind} {child.wid} (pid: {child.pid}) did not finish within {mercy} "
-                    f"({self.opts.get(mercy)} s): killing it")
-                child.kill_at = None
-                try:
-                    os.kill(child.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        stuck, cheaper_decision, serving = [], None, {}
         if self.opts.harakiri and self.board is not None:
-            self._harakiri(now)
+            stuck = self._stuck()
         if self.cheaper is not None and now >= self.next_cheaper and not self.stopping and self.announced:
             self.next_cheaper = now + 1.0  # uWSGI's master cycle
-            self._cheaper_cycle(now)
+            serving = self._serving()
+            delta, self.cheaper_delta = self.cheaper_delta, 0
+            cheaper_decision = self.cheaper.decide(self._cheaper_views(now, serving), self._backlog(), now, delta)
+        self._apply(policy.decide(self.children, self.aux, self.facts(now), self.memory, stuck, cheaper_decision,
+                                  serving, self.cheaper.s.minimum if self.cheaper else 0))
         if self.preflight is not None and self.preflight.poll() is not None:
             self._preflight_done()
         if now >= self.next_second:
@@ -637,75 +539,67 @@ class Master:
             if self.log_path and self.opts.log_maxsize and logfile.rotate_if_big(self.log_path, self.opts.log_maxsize):
                 self._broadcast(b"l")
 
-    def _harakiri(self, now: float) -> None:
-        """The backstop of the workers' own harakiri (master/harakiri.py): stacks, then SIGKILL."""
-        records = [(c.pid, c.wid, self.board.stuck(c.slot, time.time())) for c in self.children.values()
-                   if c.slot >= 0 and c.leaving_since is None and c.harakiri_kill_at is None]
-        limit = float(self.opts.harakiri)
-        for stuck in harakiri.stuck_workers(records, time.time(), limit,
-                                            harakiri.grace(self.opts.harakiri_graceful_timeout or 0)):
-            child = self.children[stuck.pid]
-            self.harakiri_count[child.wid] = self.harakiri_count.get(child.wid, 0) + 1
-            say(f"*** HARAKIRI ON WORKER {child.wid} (pid: {child.pid}), from the master ***: {stuck.what} has run "
-                f"for {stuck.running:.1f} s (harakiri = {limit:g} s) and the worker's own watchdog did not act: its "
-                f"app code holds the GIL. Every thread's stack follows (innermost call first); the worker is then "
-                f"killed and respawned:")
-            child.harakiri_kill_at = now + harakiri.STACKS_WAIT
-            try:
-                os.kill(child.pid, signal.SIGUSR2)  # faulthandler, registered by the worker, dumps the stacks
-            except ProcessLookupError:
-                pass
-        for child in self.children.values():
-            if child.harakiri_kill_at is not None and now >= child.harakiri_kill_at and child.leaving_since is None:
-                child.leaving_since = now  # buried as a harakiri, not as a crash
+    def facts(self, now: float | None = None) -> policy.Facts:
+        opts = self.opts
+        return policy.Facts(now=time.monotonic() if now is None else now, generation=self.generation,
+                            processes=self.processes, stopping=bool(self.stopping), ever_ready=self.ever_ready,
+                            forkbomb_delay=float(opts.forkbomb_delay), worker_mercy=float(opts.worker_reload_mercy),
+                            mule_mercy=float(opts.mule_reload_mercy), harakiri=float(opts.harakiri or 0))
+
+    def _apply(self, actions: list) -> None:
+        """Carry out the policy's actions, in order."""
+        for action in actions:
+            kind = type(action)
+            if kind is policy.Say:
+                say(action.text)
+            elif kind is policy.Signal:
                 try:
-                    os.kill(child.pid, signal.SIGKILL)
+                    os.kill(action.pid, action.signum)
                 except ProcessLookupError:
                     pass
+            elif kind is policy.Spawn:
+                pid = self._spawn(action.wid, successor_of=action.successor_of)
+                if action.respawn and pid:
+                    say(f"Respawned uisge worker {action.wid} (new pid: {pid})")
+            elif kind is policy.SpawnAux:
+                self._spawn_aux(action.kind, action.number)
+            elif kind is policy.Stop:
+                self._stop(action.mode, action.why)
+                if action.exit_code:
+                    self.exit_code = action.exit_code
 
-    def _cheaper_cycle(self, now: float) -> None:
-        """Show cheaper (master/cheaper.py) the workers, then start or retire the ones it names."""
-        newest: dict[int, Child] = {}
-        for child in self.children.values():
-            if child.leaving_since is None and child.generation == self.generation:
-                newest[child.wid] = child
+    # ---------------------------------------------------------------- facts for harakiri and cheaper
+    def _stuck(self) -> list[harakiri.Stuck]:
+        """Workers whose app code is past harakiri on the scoreboard (master/harakiri.py)."""
+        wall = time.time()
+        records = [(c.pid, c.wid, self.board.stuck(c.slot, wall)) for c in self.children.values()
+                   if c.slot >= 0 and c.leaving_since is None and c.harakiri_kill_at is None]
+        return harakiri.stuck_workers(records, wall, float(self.opts.harakiri),
+                                      harakiri.grace(self.opts.harakiri_graceful_timeout or 0))
+
+    def _serving(self) -> dict[int, Child]:
+        """The serving (current generation, not leaving) worker of each id."""
+        return {c.wid: c for c in self.children.values()
+                if c.leaving_since is None and c.generation == self.generation}
+
+    def _cheaper_views(self, now: float, serving: dict[int, Child]) -> list[cheaper_algo.WorkerView]:
         views = []
         for wid in range(1, self.processes + 1):
-            child = newest.get(wid)
-            if wid in self.cheap:
+            child = serving.get(wid)
+            if wid in self.memory.cheap:
                 views.append(cheaper_algo.WorkerView(wid, running=False))
-                continue
-            if child is None:  # between a death and its respawn: still one of the workers
+            elif child is None:  # between a death and its respawn: still one of the workers
                 views.append(cheaper_algo.WorkerView(wid, True, spawned=now))
-                continue
-            slot = self.board.read(child.slot) if child.slot >= 0 else None
-            rss = 0
-            if self.cheaper.s.rss_soft:
-                from uisge.master.stats import proc_memory
+            else:
+                slot = self.board.read(child.slot) if child.slot >= 0 else None
+                rss = proc_memory(child.pid)[0] if self.cheaper.s.rss_soft else 0
+                views.append(cheaper_algo.WorkerView(wid, True, busy=bool(slot and slot["in_request"]),
+                                                     running_time=slot["running_time"] if slot else 0.0,
+                                                     spawned=child.spawned, rss=rss))
+        return views
 
-                rss = proc_memory(child.pid)[0]
-            views.append(cheaper_algo.WorkerView(wid, True, busy=bool(slot and slot["in_request"]),
-                                                 running_time=slot["running_time"] if slot else 0.0,
-                                                 spawned=child.spawned, rss=rss))
-        backlog = max((listen_queue(l.sock)[0] for l in self.listeners), default=0)
-        delta, self.cheaper_delta = self.cheaper_delta, 0
-        decision = self.cheaper.decide(views, backlog, now, delta)
-        for line in decision.log:
-            say(line)
-        for wid in decision.spawn:
-            if wid not in self.cheap:
-                continue
-            self.cheap.discard(wid)
-            say(f"cheaper: spawning worker {wid} ({self.wanted()} of at most {self.processes} workers)")
-            self._spawn(wid)
-        for wid in decision.cheap:
-            child = newest.get(wid)
-            if child is None:
-                continue
-            self.cheap.add(wid)
-            say(f"cheaper: worker {wid} (pid: {child.pid}) is idle; retiring it, it finishes what it has "
-                f"({self.wanted()} workers left, cheaper = {self.cheaper.s.minimum})")
-            self._ask_to_leave(child, graceful=True)
+    def _backlog(self) -> int:
+        return max((listen_queue(listener.sock)[0] for listener in self.listeners), default=0)
 
     def _check_touched(self) -> None:
         for path, before in self.touched.items():
@@ -839,7 +733,7 @@ class Master:
                 f"listen backlog, within worker-reload-mercy = {self.opts.worker_reload_mercy} s)...")
         else:
             say(f"{why} received: killing workers...")
-        self.respawn_at.clear()
+        self.memory.respawn_at.clear()
         if self.preflight is not None:
             self.preflight.kill()
         for child in list(self.children.values()):

@@ -3,7 +3,8 @@ closes (what uwsgitop and `--connect-and-read` expect); with `stats-http` (and a
 answers HTTP: `/metrics` in the Prometheus text format, `/healthz`, `/readyz`, a live dashboard for a
 browser asking `/` for text/html (dashboard.html polls the JSON), anything else the JSON.
 
-Reads the scoreboard and /proc only; never talks to the workers, so serving stats cannot slow requests.
+Reads a Snapshot the master hands it (the worker table, scoreboard slots, listeners) and /proc; never
+talks to the workers, so serving stats cannot slow requests, and never reads the master's fields.
 A client gets at most `socket-timeout` to send its request; sends use a short timeout.
 """
 
@@ -14,19 +15,15 @@ import os
 import selectors
 import socket
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Callable
 
 from uisge import __version__
 from uisge.errors import UisgeError
 from uisge.master.backlog import listen_queue
 from uisge.master.scoreboard import BUCKETS
 from uisge.worker.health import PAGE
-
-if TYPE_CHECKING:
-    from uisge.master.master import Master
-
-
 
 DASHBOARD = Path(__file__).with_name("dashboard.html")
 
@@ -48,10 +45,33 @@ def proc_memory(pid: int) -> tuple[int, int]:
         return 0, 0
 
 
+@dataclass(frozen=True)
+class WorkerRow:
+    """One worker id as the stats show it."""
+
+    wid: int
+    pid: int = 0  # 0: no process (cheap, or between a death and its respawn)
+    accepting: bool = False
+    slot: dict[str, Any] | None = None  # its scoreboard slot (master/scoreboard.py Board.read)
+    harakiri_count: int = 0
+    respawns: int = 0
+    cheap: bool = False
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the master shows the stats server, taken when a client asks."""
+
+    workers: list[WorkerRow] = field(default_factory=list)
+    listeners: list = field(default_factory=list)  # worker/connection.py Listener
+    paused: bool = False
+    ready: bool = False
+
+
 class StatsServer:
-    def __init__(self, master: "Master") -> None:
-        self.master = master
-        self.opts = master.opts
+    def __init__(self, opts, snapshot: Callable[[], Snapshot]) -> None:
+        self.snapshot = snapshot
+        self.opts = opts
         self.socks: list[tuple[socket.socket, str, bool]] = []
         self.labels: list[str] = []
         if self.opts.stats:
@@ -139,7 +159,7 @@ class StatsServer:
         elif path == "/healthz":
             status, ctype, body = "200 OK", "text/plain", b"ok\n"
         elif path == "/readyz":
-            ready = self.master.ready()
+            ready = self.snapshot().ready
             status, ctype, body = ("200 OK" if ready else "503 Service Unavailable"), "text/plain", \
                 (b"ready\n" if ready else b"not ready: workers are starting or the server is stopping\n")
         elif path == "/" and b"text/html" in _accept_header(buf):
@@ -166,29 +186,23 @@ class StatsServer:
             return json.dumps(doc, separators=(",", ":")).encode()
         return json.dumps(doc, indent="\t", separators=(",", ":")).encode()
 
-    def workers(self) -> list[dict]:
-        """One entry per worker id: the newest process holding it."""
-        master = self.master
-        by_wid: dict[int, object] = {}
-        for child in sorted(master.children.values(), key=lambda c: (c.generation, c.spawned)):
-            if child.leaving_since is None or child.wid not in by_wid:
-                by_wid[child.wid] = child
+    def workers(self, snap: Snapshot) -> list[dict]:
+        """uWSGI's worker entries, one per worker id."""
         out = []
-        for wid in range(1, master.processes + 1):
-            child = by_wid.get(wid)
-            slot = master.board.read(child.slot) if child is not None and master.board is not None else None
-            rss, vsz = proc_memory(child.pid) if child is not None else (0, 0)
+        for row in snap.workers:
+            slot = row.slot
+            rss, vsz = proc_memory(row.pid) if row.pid else (0, 0)
             busy = bool(slot and slot["in_request"])
             entry = {
-                "id": wid, "pid": child.pid if child else 0, "accepting": int(bool(child and child.ready)),
+                "id": row.wid, "pid": row.pid, "accepting": int(row.accepting),
                 "requests": slot["requests"] if slot else 0, "delta_requests": slot["requests"] if slot else 0,
                 "exceptions": slot["exceptions"] if slot else 0,
-                "harakiri_count": master.harakiri_count.get(wid, 0), "signals": 0, "signal_queue": 0,
-                "status": "cheap" if wid in master.cheap else ("busy" if busy else "pause" if master.paused else "idle"),
+                "harakiri_count": row.harakiri_count, "signals": 0, "signal_queue": 0,
+                "status": "cheap" if row.cheap else ("busy" if busy else "pause" if snap.paused else "idle"),
                 "rss": rss, "vsz": vsz,
                 "running_time": int((slot["running_time"] if slot else 0) * 1_000_000),
                 "last_spawn": int(slot["spawned"]) if slot and slot["spawned"] else 0,
-                "respawn_count": master.respawns.get(wid, 0) + 1, "tx": slot["tx"] if slot else 0,
+                "respawn_count": row.respawns + 1, "tx": slot["tx"] if slot else 0,
                 "avg_rt": int((slot["avg_rt"] if slot else 0) * 1_000_000),
                 "apps": [{"id": 0, "modifier1": 0, "mountpoint": "", "startup_time": 0,
                           "requests": slot["requests"] if slot else 0,
@@ -205,15 +219,15 @@ class StatsServer:
         return out
 
     def document(self) -> dict:
-        master = self.master
+        snap = self.snapshot()
         sockets, queue = [], 0
-        for listener in master.listeners:
+        for listener in snap.listeners:
             waiting, backlog = listen_queue(listener.sock)
             queue = max(queue, waiting)
             sockets.append({"name": listener.name, "proto": "uwsgi" if listener.proto == "uwsgi" else "http",
                             "queue": waiting, "max_queue": backlog or self.opts.listen, "shared": 0,
                             "can_offload": 0})
-        workers = self.workers()
+        workers = self.workers(snap)
         for w in workers:
             w.pop("histogram")
         return {"version": f"uisge-{__version__}", "listen_queue": queue, "listen_queue_errors": 0,
@@ -230,9 +244,9 @@ class StatsServer:
             for labels, value in samples:
                 lines.append(f"{name}{labels} {value}")
 
-        master = self.master
-        workers = self.workers()
-        queues = [(listener, listen_queue(listener.sock)) for listener in master.listeners]
+        snap = self.snapshot()
+        workers = self.workers(snap)
+        queues = [(listener, listen_queue(listener.sock)) for listener in snap.listeners]
         metric("uwsgi_listen_queue_length", "gauge", "Connections waiting in the listen backlog.",
                [(f'{{socket="{l.name}"}}', q[0]) for l, q in queues])
         wl = [(f'{{worker_id="{w["id"]}"}}', w) for w in workers]
