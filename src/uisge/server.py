@@ -19,8 +19,8 @@ from uisge import __version__, logfile
 from uisge.config.convert import Address
 from uisge.errors import AppLoadError, UisgeError
 from uisge.master import daemon, notify, pidfile, privileges, procname
-from uisge.master.listeners import bind, somaxconn
-from uisge.master.master import PREFLIGHT_ENV, REEXEC_ENV, Master, vacuum
+from uisge.master.listeners import bind, somaxconn, vacuum
+from uisge.master.master import PREFLIGHT_ENV, REEXEC_ENV, Master
 from uisge.tasks import instance
 # imported here, as root, before `uid`/`gid` drop privileges: afterwards the package may be unreadable
 from uisge.compat import uwsgi as _uwsgi_module  # noqa: F401

@@ -134,3 +134,13 @@ def test_cheaper_decisions_become_spawns_and_graceful_retirements():
     actions = policy.on_cheaper(Decision(cheap=[2]), serving, facts, memory, 1)
     assert Signal(20, signal.SIGTERM) in actions and memory.cheap == {2, 4}
     assert "is idle; retiring it" in said(actions)
+
+
+def test_evil_reload_kills_a_serving_worker_past_its_memory_limit():
+    fat, thin, leaving = child(1, 10, ready=True), child(2, 20, ready=True), child(3, 30, leaving_since=1.0)
+    children = {10: fat, 20: thin, 30: leaving}
+    usage = {10: (600, 900), 20: (100, 900), 30: (999, 999)}
+    actions = policy.evil(children, usage, rss_limit=500, as_limit=0)
+    assert actions == [Say("*** EVIL RELOAD ON WORKER 1 RSS: 600 (pid: 10) ***"), Signal(10, signal.SIGKILL)]
+    assert policy.evil(children, usage, rss_limit=0, as_limit=950) == []
+    assert Signal(10, signal.SIGKILL) in policy.evil(children, usage, rss_limit=0, as_limit=900)

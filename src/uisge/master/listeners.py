@@ -13,8 +13,10 @@ import pwd
 import socket
 import stat
 
+from uisge import logfile
 from uisge.config.convert import Address
 from uisge.errors import UisgeError
+from uisge.master import pidfile
 
 
 def somaxconn() -> int | None:
@@ -95,3 +97,19 @@ def bind(addr: Address, option: str, origin: str, backlog: int, opts) -> tuple[s
     except OSError as exc:
         raise UisgeError(f"{option} = {addr.text} ({origin}): cannot bind: {exc.strerror or exc}") from None
     return sock, name
+
+
+def vacuum(opts, listeners: list) -> None:
+    """`vacuum`: remove our pidfiles and unix socket files on the way out."""
+    if not opts.vacuum:
+        return
+    for path in (opts.pidfile, opts.pidfile2):
+        if path:
+            pidfile.remove(path, os.getpid())
+    for listener in listeners:
+        if listener.path:
+            try:
+                os.unlink(listener.path)
+            except OSError:
+                pass
+    logfile.say("vacuum: removed the pidfile and unix sockets")

@@ -284,3 +284,19 @@ def decide(children: dict[int, Child], aux: dict[int, Child], facts: Facts, memo
     if cheaper is not None:
         out += on_cheaper(cheaper, serving or {}, facts, memory, minimum)
     return out
+
+
+def evil(children: dict[int, Child], usage: dict[int, tuple[int, int]], rss_limit: int,
+         as_limit: int) -> list[Action]:
+    """evil-reload-on-rss/-as: a serving worker past a limit is killed at once (and respawned as a death).
+    usage: pid -> (rss, address space) in bytes, read from /proc by the master."""
+    out: list[Action] = []
+    for child in children.values():
+        if child.leaving_since is not None or child.pid not in usage:
+            continue
+        resident, size = usage[child.pid]
+        if (rss_limit and resident >= rss_limit) or (as_limit and size >= as_limit):
+            what = f"RSS: {resident}" if rss_limit and resident >= rss_limit else f"AS: {size}"
+            out += [Say(f"*** EVIL RELOAD ON WORKER {child.wid} {what} (pid: {child.pid}) ***"),
+                    Signal(child.pid, signal.SIGKILL)]
+    return out
