@@ -1,10 +1,9 @@
 """Options of the static file server (static-map and friends)."""
 
-from uisge.config.declare import ignored, planned, topic
+from uisge.config.declare import ignored, refused, topic
 
 opt = topic("static")
 
-P = planned(7)
 
 OPTIONS = (
     opt("static-map", "map", "Serve files: `/static=/var/static` maps URL prefix /static to that directory.",
@@ -30,7 +29,9 @@ OPTIONS = (
     opt("honour-range", "flag", "Answer Range requests on static files (uisge always does).",
         deviation="Single byte ranges on static files are always answered (206/416); uWSGI needs "
         "`honour-range`. Several ranges get the whole file."),
-    opt("file-serve-mode", "str", "`x-accel-redirect` or `x-sendfile` to let the front server send files.", **P),
+    opt("file-serve-mode", "str", "`x-accel-redirect` or `x-sendfile` to let the front server send files.",
+        **refused("not implemented: static-map sends files itself with sendfile() from the event loop, or let "
+                  "nginx serve them with `location /static/ { alias ...; }` (docs/deployment.md)")),
     opt("offload-threads", "int", "Threads that send static files.", default=0, **ignored(
         "uisge sends files from its event loop with sendfile(), which frees the worker without extra threads")),
     opt("static-cache-paths", "int", "Cache resolved static paths.", **ignored("uisge resolves paths on each request")),
