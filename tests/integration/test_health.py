@@ -9,6 +9,8 @@ import os
 import threading
 import time
 
+import pytest
+
 from tests.integration.server import APPS
 from tests.integration.test_master import VERSIONED_APP, children, get, master, wait_for
 
@@ -65,11 +67,13 @@ def test_harakiri_kills_the_stuck_request_with_504_and_its_stack(tmp_path):
         server.stop()
 
 
-def test_harakiri_from_the_master_when_the_app_holds_the_gil(tmp_path):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_harakiri_from_the_master_when_the_app_holds_the_gil(tmp_path, threads):
     """The worker's watchdog cannot run while app code holds the GIL: the master sees the deadline pass on the
     scoreboard, logs the request and every thread's stack (faulthandler), kills the worker and respawns it."""
     seen = tmp_path / "seen.txt"
-    server = master(tmp_path, "--processes", "2", "--harakiri", "2", env={"UISGE_TEST_SEEN": str(seen)})
+    server = master(tmp_path, "--processes", "2", "--threads", str(threads), "--harakiri", "2",
+                    env={"UISGE_TEST_SEEN": str(seen)})
     try:
         address = server.address()
         before = set(wait_for(lambda: len(children(server.proc.pid)) == 2 and children(server.proc.pid)))

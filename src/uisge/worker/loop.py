@@ -116,6 +116,12 @@ class Worker:
                 if not conns or self.now > deadline:
                     break
             events = self.ep.poll(1.0 if self.running else 0.1)
+            if not events and self.running and self.accepting:
+                # a quiet second: look at the listen queues anyway. EPOLLEXCLUSIVE wakes one worker per new
+                # connection, and it may pick one whose loop cannot run (an app thread holds the GIL), so a
+                # connection could wait in the backlog while this worker idles
+                for listener in listeners.values():
+                    self._accept(listener)
             self.now = time.monotonic()
             wall = time.time()
             http_date(wall)
