@@ -144,3 +144,17 @@ def test_evil_reload_kills_a_serving_worker_past_its_memory_limit():
     assert actions == [Say("*** EVIL RELOAD ON WORKER 1 RSS: 600 (pid: 10) ***"), Signal(10, signal.SIGKILL)]
     assert policy.evil(children, usage, rss_limit=0, as_limit=950) == []
     assert Signal(10, signal.SIGKILL) in policy.evil(children, usage, rss_limit=0, as_limit=900)
+
+
+def test_attached_daemons_come_back_with_a_growing_throttle_and_a_control_daemon_stops_all():
+    actions, at, throttle = policy.daemon_died("sleep 1", 7, 1, lived=0.5, throttle=0.0, max_throttle=30,
+                                               control=False, now=10.0)
+    assert (at, throttle) == (11.0, 1.0) and "throttling" in said(actions)
+    _, at, throttle = policy.daemon_died("sleep 1", 8, 1, lived=0.5, throttle=16.0, max_throttle=30, control=False,
+                                         now=20.0)
+    assert (at, throttle) == (50.0, 30.0)  # doubled, capped
+    _, at, throttle = policy.daemon_died("sleep 1", 9, -9, lived=60, throttle=30.0, max_throttle=30, control=False,
+                                         now=100.0)
+    assert (at, throttle) == (100.0, 0.0)  # it had lived: at once, throttle forgotten
+    actions, at, _ = policy.daemon_died("db", 10, 0, lived=60, throttle=0.0, max_throttle=30, control=True, now=1.0)
+    assert at is None and Stop("graceful", "a control daemon died") in actions

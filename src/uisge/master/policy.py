@@ -300,3 +300,20 @@ def evil(children: dict[int, Child], usage: dict[int, tuple[int, int]], rss_limi
             out += [Say(f"*** EVIL RELOAD ON WORKER {child.wid} {what} (pid: {child.pid}) ***"),
                     Signal(child.pid, signal.SIGKILL)]
     return out
+
+
+# ---------------------------------------------------------------- attached daemons
+def daemon_died(cmd: str, pid: int, code: int, lived: float, throttle: float, max_throttle: float, control: bool,
+                now: float) -> tuple[list[Action], float | None, float]:
+    """An attached daemon (tasks/daemons.py) died: (actions, when to start it again or None, its new throttle).
+    A control daemon stops the instance; one that lived over 5 s comes back at once; one that keeps dying
+    sooner waits 1, 2, 4 ... up to `max_throttle` seconds."""
+    out: list[Action] = [Say(f'[uwsgi-daemons] "{cmd}" (pid: {pid}) died ({how(code)}) after {lived:.0f} s')]
+    if control:
+        out += [Say(f'[uwsgi-daemons] "{cmd}" is a control daemon: stopping the instance'),
+                Stop("graceful", "a control daemon died")]
+        return out, None, throttle
+    throttle = 0.0 if lived > 5 else min(max_throttle, max(1.0, throttle * 2))
+    if throttle:
+        out.append(Say(f'[uwsgi-daemons] throttling "{cmd}" for {throttle:g} seconds'))
+    return out, now + throttle, throttle

@@ -3,7 +3,8 @@ they die. `attach-daemon CMD` is a child of the master in its own session, stopp
 group, SIGTERM then SIGKILL after reload-mercy) on reload and stop. `smart-attach-daemon PIDFILE CMD`
 is followed through its pidfile and left running across reloads; `smart-attach-daemon2` is the same
 for a command that does not daemonize itself (uisge writes the pidfile). `attach-daemon2` takes
-`key=value` pairs. A daemon that keeps dying at once is respawned with a growing delay (throttle).
+`key=value` pairs. A daemon that keeps dying at once is respawned with a growing delay (throttle): the
+decision is master/policy.py's daemon_died(); this module gathers the facts (pidfiles, touches) and acts.
 Ticked by the master; waits only while stopping.
 """
 
@@ -16,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from uisge.errors import UisgeError
+from uisge.master.policy import Say, daemon_died
 from uisge.tasks.runtime import say
 
 MERCY = 3.0  # seconds a daemon gets after its stop signal before SIGKILL: `reload-mercy`'s default, as uWSGI
@@ -169,23 +171,20 @@ class Daemons:
                 break
         else:
             return False
-        code = os.waitstatus_to_exitcode(status)
-        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-        lived = now - d.spawned
         if self.stopping:
             return True
         d.pid = None
         if d.smart and not d.daemonize:
             return True  # it daemonized (the foreground part left): its pidfile tells the rest
-        say(f'[uwsgi-daemons] "{d.cmd}" (pid: {pid}) died ({how}) after {lived:.0f} s')
-        if d.control:
-            say(f'[uwsgi-daemons] "{d.cmd}" is a control daemon: stopping the instance')
+        actions, next_at, d.throttle = daemon_died(d.cmd, pid, os.waitstatus_to_exitcode(status), now - d.spawned,
+                                                   d.throttle, d.max_throttle, d.control, now)
+        for action in actions:
+            if isinstance(action, Say):
+                say(action.text)
+        if next_at is None:
             self.on_control_death()
-            return True
-        d.throttle = 0.0 if lived > 5 else min(d.max_throttle, max(1.0, d.throttle * 2))
-        if d.throttle:
-            say(f'[uwsgi-daemons] throttling "{d.cmd}" for {d.throttle:g} seconds')
-        d.next_at = now + d.throttle
+        else:
+            d.next_at = next_at
         return True
 
     def _signal(self, d: Daemon, sig: int) -> None:
