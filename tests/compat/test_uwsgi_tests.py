@@ -31,3 +31,36 @@ def test_uwsgi_test_app_answers_200(uwsgi_source, tmp_path, script, args, body):
             assert got == body
     finally:
         server.stop()
+
+
+def test_mulefunc_star_import_gives_uwsgi_and_runs_in_the_mules(uwsgi_source, tmp_path):
+    """tests/mulefunc.py does `from uwsgidecorators import *` and then uses `uwsgi` (uWSGI's module has no
+    __all__): @mulefunc calls land in mule 1 or 2. (Its farm call fails on uWSGI 2.0.31 with "invalid mule",
+    and its app returns a str, which both servers answer with a 500: only the mule side is checked.)"""
+    import time
+
+    from tests.integration.nginx import free_port
+
+    port = free_port()
+    log = tmp_path / "u.log"  # the mules print() to stdout: logto puts it in the log file
+    server = Server(["--master", "--http-socket", f"127.0.0.1:{port}", "--wsgi-file",
+                     str(uwsgi_source / "tests/mulefunc.py"), "--mule", "--mule", "--farm", "topogigio:1,2",
+                     "--logto", str(log)], cwd=str(tmp_path), env={"PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 20
+        while "spawned uisge mule 2" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
+            time.sleep(0.05)
+        import socket
+
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            read_response(sock)
+        # two mules print at once, a piece per argument: look for the pieces, not whole lines
+        while not ("conto_fino_a_venti" in log.read_text() and "conto_fino_a_dieci" in log.read_text()):
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.05)
+        text = log.read_text()
+        assert text.count("MULE ID") >= 2 and "NameError" not in text
+    finally:
+        server.stop()

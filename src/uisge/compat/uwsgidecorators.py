@@ -34,12 +34,25 @@ def get_free_signal() -> int:
 
 
 # ---------------------------------------------------------------- spooler
+def _text(value: Any) -> Any:
+    """A spooled value as uWSGI 2.0.31's uwsgidecorators gives it to the function: str (UTF-8). A value that
+    is not UTF-8 (a binary body) stays bytes instead of failing the task forever."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    return value
+
+
 def manage_spool_request(task: dict) -> int:
-    text = {(k.decode("latin-1") if isinstance(k, bytes) else k): v for k, v in task.items()}
+    keys = {_text(k): v for k, v in task.items()}
+    pickled = {k: keys.pop(k) for k in ("args", "kwargs") if k in keys}  # pickles stay bytes
+    text = {k: _text(v) for k, v in keys.items()}
+    text.update(pickled)
     name = text.get("ud_spool_func")
     if name is None:
         return uwsgi.SPOOL_OK  # not ours
-    name = name.decode() if isinstance(name, bytes) else name
     function = spooler_functions.get(name)
     if function is None:
         uwsgi.log(f"[uwsgidecorators] spooled task for {name!r}, but no @spool function has that name in the "
@@ -332,5 +345,4 @@ class harakiri:
 uwsgi.spooler = manage_spool_request
 uwsgi.post_fork_hook = postfork_chain_hook
 uwsgi.mule_msg_hook = mule_msg_dispatcher
-__all__ = ["spool", "spoolforever", "spoolraw", "postfork", "mulefunc", "mule", "muleloop", "mulemsg", "farm",
-           "signal", "timer", "rbtimer", "cron", "filemon", "lock", "thread", "harakiri", "get_free_signal"]
+# no __all__, as uWSGI's module: `from uwsgidecorators import *` gives `uwsgi` too (tests/mulefunc.py)
