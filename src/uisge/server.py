@@ -110,10 +110,15 @@ def _load_apps(opts):
         if exc.detail:
             sys.stderr.write(exc.detail)
         say(f"uisge: {exc}")
+        if not opts.need_app:
+            return _no_app()
         say("*** no app loaded. GAME OVER *** (exit code 22)")
         return None
     if not apps:
-        say("uisge: no app configured: set `wsgi-file = app.py` or `module = package.wsgi:application`")
+        if not opts.need_app:
+            return _no_app()
+        say("uisge: no app configured: set `wsgi-file = app.py` or `module = package.wsgi:application` (or "
+            "`need-app = false` for an instance that serves only static files, mules or a spooler)")
         return None
     for mountpoint, _app in apps:
         say(f"WSGI app 0 (mountpoint='{mountpoint}') ready in pid {os.getpid()}")
@@ -126,6 +131,19 @@ def _load_apps(opts):
             return None
         say(f"chdir() to {opts.chdir2}")
     return apps
+
+
+def _no_app() -> list:
+    """`need-app = false` and no app: serve on (static-map, mules, spoolers), as uWSGI's "full dynamic mode";
+    a request that reaches the app gets a 500 and a log line saying why."""
+    say("*** no app loaded. going in full dynamic mode ***")
+
+    def no_app(environ, start_response):
+        sys.stderr.write("--- no python application found, check your startup logs for errors ---\n")
+        start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+        return [b"Internal Server Error: no Python application is loaded (see the server log)\n"]
+
+    return [("", no_app)]
 
 
 def _import(module: str) -> None:

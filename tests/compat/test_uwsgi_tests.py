@@ -64,3 +64,36 @@ def test_mulefunc_star_import_gives_uwsgi_and_runs_in_the_mules(uwsgi_source, tm
         assert text.count("MULE ID") >= 2 and "NameError" not in text
     finally:
         server.stop()
+
+
+def test_t_runner_python_and_core_cases(uwsgi_source, tmp_path, monkeypatch):
+    """uWSGI's own t/runner (unittest + requests) with uisge as its UWSGI_BINARY: static-map expires with
+    `need-app = false`, manage-script-name mountpoints (with and without trailing slashes), hello world.
+    The other languages' cases skip as they do for a uWSGI built without those plugins."""
+    import importlib.machinery
+    import importlib.util
+    import io
+    import sys
+    import unittest
+
+    from tests.integration.nginx import free_port
+
+    binary = tmp_path / "uwsgi"
+    binary.write_text(f"#!/bin/sh\nexec {sys.executable} -m uisge \"$@\"\n")
+    binary.chmod(0o755)
+    loader = importlib.machinery.SourceFileLoader("uwsgi_t_runner", str(uwsgi_source / "t" / "runner"))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    runner = importlib.util.module_from_spec(spec)
+    monkeypatch.setenv("UWSGI_PLUGINS_TEST", "python")  # read by its skip decorators at import
+    loader.exec_module(runner)
+    monkeypatch.delenv("UWSGI_PLUGINS_TEST")  # (uWSGI and uisge both read UWSGI_* variables as options)
+    port = free_port()  # instead of its fixed 8000
+    runner.UWSGI_BINARY, runner.UWSGI_PLUGINS, runner.UWSGI_PORT = str(binary), ["python"], port
+    runner.UWSGI_HTTP = f"127.0.0.1:{port}"
+    out = io.StringIO()
+    result = unittest.TextTestRunner(stream=out, verbosity=2).run(
+        unittest.defaultTestLoader.loadTestsFromTestCase(runner.UwsgiTest))
+    ran = {t.id().rsplit(".", 1)[1] for t in unittest.defaultTestLoader.loadTestsFromTestCase(runner.UwsgiTest)}
+    skipped = {t.id().rsplit(".", 1)[1] for t, _ in result.skipped}
+    assert result.wasSuccessful(), out.getvalue()
+    assert ran - skipped == {"test_static_expires", "test_mountpoints", "test_python3_helloworld"}, out.getvalue()

@@ -109,7 +109,10 @@ class Pipeline:
         self.ep = worker.ep
         self.opts = opts
         self.default_app = apps[0][1]
-        self.mounts = sorted(apps[1:], key=lambda a: -len(a[0])) if opts.manage_script_name else []
+        # manage-script-name: (prefix matched, SCRIPT_NAME given, app), the longest prefix first; a mountpoint
+        # written with a trailing slash matches without it and is given with it, as uWSGI does
+        self.mounts = sorted(((m.rstrip("/"), m, app) for m, app in apps[1:]), key=lambda a: -len(a[0])) \
+            if opts.manage_script_name else []
         self.log = log
         self.logging = log.enabled
         self.health = health
@@ -334,10 +337,10 @@ class Pipeline:
     def _app_for(self, env: dict):
         """manage-script-name: the longest mount prefix of PATH_INFO moves to SCRIPT_NAME."""
         path = env["PATH_INFO"]
-        for mountpoint, app in self.mounts:
-            if mountpoint and (path == mountpoint or path.startswith(mountpoint + "/")):
+        for prefix, mountpoint, app in self.mounts:
+            if prefix and (path == prefix or path.startswith(prefix + "/")):
                 env["SCRIPT_NAME"] = mountpoint
-                env["PATH_INFO"] = path[len(mountpoint):]
+                env["PATH_INFO"] = path[len(mountpoint):]  # "" when the path is the mountpoint without its slash
                 return app
         return self.default_app
 

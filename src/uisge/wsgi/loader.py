@@ -157,7 +157,8 @@ def load_apps(opts) -> list[tuple[str, WSGIApp]]:
         module, colon, attr = target.partition(":")
         if colon and not target.endswith((".py", ".wsgi")):
             target = f"{module}:{_factory(attr, opts)}"
-        apps.append((mountpoint.rstrip("/"), load_target(target, name)))
+        # kept as written (`/foo/` stays `/foo/`: uWSGI gives it as SCRIPT_NAME); `/` is the root, ""
+        apps.append((mountpoint if mountpoint.rstrip("/") else "", load_target(target, name)))
     return apps
 
 
