@@ -77,14 +77,16 @@ def main(argv: list[str] | None = None) -> int:
         if action.status is Status.PLANNED:
             sys.stderr.write(f"uisge: `--{action.name}` ({origin}) is not implemented yet (issue #{action.issue})\n")
             return EXIT_CONFIG
-        return _run_action(action.name, value)
+        return _run_action(action.name, value, opts)
     _print_messages(opts.notices() + opts.warnings(), sys.stderr)
     from uisge.server import serve
 
     return serve(opts, args)
 
 
-def _run_action(name: str, value) -> int:
+def _run_action(name: str, value, opts=None) -> int:
+    if name == "pyrun":
+        return _pyrun(str(value), opts)
     if name in ("stop", "reload", "pause"):
         from uisge.master import control
 
@@ -95,6 +97,26 @@ def _run_action(name: str, value) -> int:
         return control.connect_and_read(value)
     sys.stderr.write(f"uisge: `--{name}` is not available\n")
     return EXIT_CONFIG
+
+
+def _pyrun(path: str, opts) -> int:
+    """`--pyrun FILE`: the script runs as __main__ in this process, with the `uwsgi` module importable."""
+    import runpy
+
+    from uisge import compat
+    from uisge.tasks.runtime import RT
+
+    RT.opts = opts
+    compat.install()
+    sys.argv = [path]
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except FileNotFoundError:
+        sys.stderr.write(f"uisge --pyrun {path}: no such file\n")
+        return EXIT_CONFIG
+    return 0
 
 
 if __name__ == "__main__":

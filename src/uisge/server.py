@@ -102,6 +102,7 @@ def _listeners(opts, inherited: list[list]) -> list[Listener]:
 
 def _load_apps(opts):
     """The apps, or None after saying why they did not load."""
+    sys.argv = ["uwsgi", *(opts.pyargv or "").split()]  # what apps see, as under uWSGI (not our command line)
     try:
         for module in (*opts.get("import"), *opts.shared_import):
             _import(module)

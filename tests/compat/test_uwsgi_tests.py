@@ -97,3 +97,35 @@ def test_t_runner_python_and_core_cases(uwsgi_source, tmp_path, monkeypatch):
     skipped = {t.id().rsplit(".", 1)[1] for t, _ in result.skipped}
     assert result.wasSuccessful(), out.getvalue()
     assert ran - skipped == {"test_static_expires", "test_mountpoints", "test_python3_helloworld"}, out.getvalue()
+
+
+def test_gh_python_command_lines(uwsgi_source, tmp_path):
+    """tests/gh-python.sh: each app under `--master --http :PORT --exit-on-reload --touch-reload reload.txt
+    --wsgi-file APP --daemonize uwsgi.log`, then `curl -fI`, then touching reload.txt ends the instance."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.integration.nginx import free_port
+
+    for app in ("tests/staticfile.py", "tests/testworkers.py", "tests/testrpc.py"):
+        port = free_port()
+        reload_txt = tmp_path / "reload.txt"
+        reload_txt.write_text(time.ctime())
+        log = tmp_path / f"{app.replace('/', '_')}.log"
+        started = subprocess.run([sys.executable, "-m", "uisge", "--master", "--http", f":{port}",
+                                  "--exit-on-reload", "--touch-reload", str(reload_txt), "--wsgi-file", app,
+                                  "--daemonize", str(log), "--pidfile", str(tmp_path / "u.pid")],
+                                 cwd=str(uwsgi_source), capture_output=True, text=True, timeout=60)
+        assert started.returncode == 0, started.stderr
+        pid = int((tmp_path / "u.pid").read_text())
+        curl = subprocess.run(["curl", "-fsI", f"http://localhost:{port}/"], capture_output=True, text=True,
+                              timeout=30)
+        assert curl.returncode == 0, (app, curl.stdout, log.read_text()[-2000:])
+        os.utime(reload_txt)  # what `date > reload.txt` does: a new modification time
+        deadline = time.monotonic() + 20
+        while os.path.exists(f"/proc/{pid}") and "zombie" not in open(f"/proc/{pid}/status").read().lower():
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.1)
+        assert "GAME OVER (insert coin)" in log.read_text()

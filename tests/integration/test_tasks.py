@@ -260,3 +260,49 @@ def _alive(pid: int) -> bool:
             return fh.read().split(") ")[1][0] != "Z"
     except OSError:
         return False
+
+
+def test_touch_mules_and_spoolers_reload_replace_them(tmp_path):
+    mules_trigger, spoolers_trigger = tmp_path / "mules.touch", tmp_path / "spoolers.touch"
+    mules_trigger.write_text("")
+    spoolers_trigger.write_text("")
+    server = start(tmp_path, "--mule", "--spooler", str(tmp_path / "spool"), "--touch-mules-reload",
+                   str(mules_trigger), "--touch-spoolers-reload", str(spoolers_trigger))
+    try:
+        assert server.wait_log("spawned uisge mule 1") and server.wait_log("spawned the uisge spooler")
+        os.utime(mules_trigger)
+        assert server.wait_log("mules reload !!!", 10)
+        assert wait_for(lambda: server.log().count("spawned uisge mule 1") == 2)
+        assert "mule 1 (pid: " in server.log() and "finished for the reload" in server.log()
+        os.utime(spoolers_trigger)
+        assert server.wait_log("spoolers reload !!!", 10)
+        assert wait_for(lambda: server.log().count("spawned the uisge spooler") == 2, 40)
+        assert get(server, "/spool?after-reload") .startswith(str(tmp_path).encode())
+        assert wait_for(lambda: any(r.get("n") == "after-reload" for r in runs(tmp_path, "spool")), 20)
+    finally:
+        server.stop()
+
+
+def test_spooler_external_is_written_to_but_run_elsewhere(tmp_path):
+    external = tmp_path / "elsewhere"
+    app = tmp_path / "spoolapp.py"
+    app.write_text("import uwsgi\n"
+                   "def application(environ, start_response):\n"
+                   "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                   "    return [uwsgi.spool({b'job': b'x'})]\n")
+    server = Server(["--http-socket", "127.0.0.1:0", "--wsgi-file", str(app), "--master", "--spooler-external",
+                     str(external)], cwd=str(tmp_path))
+    try:
+        path = get(server, "/").decode()
+        assert path.startswith(str(external)) and os.path.exists(path)  # written, and nobody here runs it
+        assert "spooler" not in "".join(l for l in server.log().splitlines(True) if l.startswith("spawned"))
+    finally:
+        server.stop()
+
+
+def test_pyrun_runs_a_script_with_the_uwsgi_module(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text("import sys, uwsgi\nprint('ran', __name__, isinstance(uwsgi.version, bytes))\nsys.exit(3)\n")
+    proc = subprocess.run([sys.executable, "-m", "uisge", "--pyrun", str(script)], capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 3 and proc.stdout.strip() == "ran __main__ True", proc.stderr

@@ -217,3 +217,23 @@ def test_the_iterable_is_pulled_only_below_the_high_water_mark():
     out.size = 0  # the socket took it all
     resp.pump({})
     assert first < len(pulled) <= first + 3 and not resp.done
+
+
+def test_a_file_yielded_among_the_chunks_is_sent_in_its_place(tmp_path):
+    """uWSGI's tests/staticfile.py yields wsgi.file_wrapper(open(name)) (a text-mode file) from a generator."""
+    from uisge.wsgi.adapter import FileWrapper
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"\x89PNG" + b"x" * 70000)
+    opened = []
+
+    def app(env, sr):
+        sr("200 OK", [("Content-Type", "image/png")])
+        yield b"<"
+        fh = open(path)  # text mode, as the uWSGI test does: its bytes are what goes out
+        opened.append(fh)
+        yield FileWrapper(fh, 32 * 1024)
+        yield b">"
+    resp, data, errors = respond(app, protocol="HTTP/1.0")
+    assert body_of(data) == b"<\x89PNG" + b"x" * 70000 + b">" and not errors
+    assert opened[0].closed

@@ -398,10 +398,50 @@ def cache_clear(cache: Any = None) -> bool:
     return True
 
 
+# ---------------------------------------------------------------- RPC (the local node)
+_RPC: dict[bytes, tuple[Callable, int]] = {}
+RPC_MAX = 64  # uWSGI's default rpc-max
+
+
+def register_rpc(name: Any, func: Callable, argc: int = 0) -> bool:
+    """A function other code calls by name with uwsgi.rpc(None, name, ...) or uwsgi.call(name, ...); registered
+    at import (in the master) it is in every worker. Names are shorter than 255 bytes, as in uWSGI."""
+    key = _b(name)
+    if len(key) >= 255 or (key not in _RPC and len(_RPC) >= RPC_MAX) or not callable(func):
+        raise ValueError("unable to register rpc function")
+    _RPC[key] = (func, argc)
+    return True
+
+
+def rpc(node: Any, name: Any, *args: Any) -> bytes | None:
+    """Call a registered RPC function. The local node only (None, "" or this instance): calling another uWSGI
+    node over the network is not offered."""
+    if node not in (None, "", b""):
+        raise NotImplementedError(f"uwsgi.rpc() to node {node!r}: only local RPC (node None) is offered by uisge; "
+                                  f"see docs/deviations.md")
+    return call(name, *args)
+
+
+def call(name: Any, *args: Any) -> bytes | None:
+    """The local RPC call: arguments are bytes; the answer is the bytes the function returned (None when it
+    returned nothing or something else, as uWSGI)."""
+    entry = _RPC.get(_b(name))
+    if entry is None or any(not isinstance(a, (bytes, bytearray)) for a in args) or len(args) > 255:
+        raise ValueError("unable to call rpc function")
+    result = entry[0](*[bytes(a) for a in args])
+    if isinstance(result, str):
+        result = result.encode("latin-1")
+    return bytes(result) if isinstance(result, (bytes, bytearray)) and result else None
+
+
+def rpc_list() -> tuple:
+    return tuple(_RPC)
+
+
 # ---------------------------------------------------------------- what is not offered
 _NOT_OFFERED = {
     "websocket_handshake", "websocket_recv", "websocket_recv_nb", "websocket_send", "websocket_send_binary",
-    "register_rpc", "rpc", "call", "rpc_list", "queue_get", "queue_set", "queue_push", "queue_pop", "queue_pull",
+    "queue_get", "queue_set", "queue_push", "queue_pop", "queue_pull",
     "queue_last", "queue_slot", "queue_pull_slot", "sharedarea_read", "sharedarea_write", "sharedarea_inc",
     "sharedarea_memoryview", "metric_inc", "metric_dec", "metric_mul", "metric_div", "metric_get", "metric_set",
     "metric_set_max", "metric_set_min", "snmp_set_counter32", "snmp_set_gauge", "async_sleep", "async_connect",

@@ -103,8 +103,10 @@ ROWS: tuple[tuple[str, str, str], ...] = (
      "left running when the instance stops (pidfile-governed daemons outlive the master)",
      "left running across reloads, but stopped with the instance (what systemd would do to the cgroup anyway)"),
     ("the `uwsgi` module's functions uisge does not offer",
-     "websockets, RPC, queue, sharedarea, metrics, async/green, offload, remote caches, `cache_inc` and friends",
-     "present, but raise NotImplementedError naming the function (so `hasattr()` feature checks still pass)"),
+     "websockets, RPC to other nodes, queue, sharedarea, metrics, async/green, offload, remote caches, "
+     "`cache_inc` and friends",
+     "present, but raise NotImplementedError naming the function (so `hasattr()` feature checks still pass); "
+     "local RPC (`register_rpc`, `rpc(None, ...)`, `call`, `rpc_list`) is offered"),
     ("a static file changed on disk",
      "stat()ed on every request",
      "stat()ed at most once a millisecond per file (a stat costs about a tenth of a request): a change is "

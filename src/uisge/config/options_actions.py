@@ -15,6 +15,8 @@ OPTIONS = (
         "the requests it has and serves its open keep-alive connections; uWSGI suspends the worker outright."),
     opt("connect-and-read", "address", "Print what a stats socket sends, then exit.", action=True,
         metavar="ADDRESS"),
+    opt("pyrun", "path", "Run a Python script as __main__ (with `import uwsgi` available, as in uWSGI), then exit "
+        "with its status.", action=True, metavar="FILE"),
     opt("check", "flag", "Load the configuration, print every effective option with its origin and the "
         "warnings, and exit (non-zero on errors).", aliases=("check-config",), action=True),
     opt("show-config", "flag", "Print the configuration as ini, then continue.", ),

@@ -40,5 +40,7 @@ OPTIONS = (
     opt("paste", "str", "Load a Paste Deploy app.", **refused("Paste Deploy is not supported; point `module` at a "
         "module that builds the app")),
     opt("eval", "str", "Evaluate Python code as the app.", **refused("write the code into a file and use `wsgi-file`")),
+    opt("pyargv", "str", "The app's sys.argv after `uwsgi` (space-separated), as uWSGI sets it: by default "
+        "sys.argv is ['uwsgi'], not the server's command line.", metavar="ARGS"),
     opt("callable-factory", "flag", "Call the callable once to build the app (same as writing `name()`)."),
 )

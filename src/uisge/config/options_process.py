@@ -78,4 +78,8 @@ OPTIONS = (
     opt("drop-after-init", "flag", "Drop privileges after init.", **ignored("uisge always drops after binding")),
     opt("drop-after-apps", "flag", "Drop privileges after loading apps.", **ignored("uisge always drops after binding")),
     opt("sigterm-reload", "flag", "Make SIGTERM a brutal reload as in uWSGI 2.0."),
+    opt("exit-on-reload", "flag", "Exit (code 0, after a graceful stop) instead of reloading: for a supervisor "
+        "that restarts the instance itself, and for tests."),
+    opt("py-call-osafterfork", "flag", "Run Python's after-fork hooks in the workers.", **ignored(
+        "uisge forks with Python's os.fork(), which always runs them (os.register_at_fork handlers included)")),
 )

@@ -1,6 +1,6 @@
 """Options of background and scheduled work: cron, timers, mules, spooler, attached daemons, caches."""
 
-from uisge.config.declare import topic
+from uisge.config.declare import ignored, topic
 
 opt = topic("tasks")
 
@@ -18,6 +18,10 @@ OPTIONS = (
     opt("mules", "int", "Add this many idle mules.", implies_master=True),
     opt("farm", "str", "`name:1,2`: group mules into a farm.", repeat=True, implies_master=True),
     opt("spooler", "path", "Run a spooler on this directory.", short="Q", repeat=True, implies_master=True),
+    opt("spooler-external", "path", "A spooler directory that apps spool into but another instance's spooler "
+        "runs (no spooler process here).", repeat=True, implies_master=True),
+    opt("spooler-ordered", "flag", "Run spooler tasks in order.", **ignored(
+        "uisge always runs them in order: priority directories first, then the oldest task")),
     opt("spooler-processes", "int", "Processes per spooler directory.", default=1),
     opt("spooler-frequency", "int", "Seconds between spooler scans.", default=30),
     opt("spooler-max-tasks", "int", "Recycle the spooler after this many tasks."),
@@ -35,5 +39,10 @@ OPTIONS = (
     opt("cache", "int", "The default cache with this many items."),
     opt("import", "str", "Import a module in the master before forking (for decorators).",
         aliases=("python-import", "py-import", "pyimport"), repeat=True),
-    opt("shared-import", "str", "Import a module in the master and workers.", repeat=True),
+    opt("shared-import", "str", "Import a module in the master and workers.", aliases=("shared-py-import",
+        "shared-python-import", "shared-pyimport"), repeat=True),
+    opt("touch-mules-reload", "path", "Reload the mules (each finishes its message) when this file is touched.",
+        repeat=True, implies_master=True),
+    opt("touch-spoolers-reload", "path", "Reload the spoolers (each finishes its task) when this file is touched.",
+        repeat=True, implies_master=True),
 )

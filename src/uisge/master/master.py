@@ -93,13 +93,15 @@ class Master:
             self.cheaper = cheaper_algo.Cheaper(settings)
             self.memory.cheap = set(range(settings.initial + 1, self.processes + 1))
         self.touched = {path: _mtime(path) for path in (*opts.touch_reload, *opts.touch_chain_reload,
-                                                          *opts.touch_workers_reload)}
+                                                          *opts.touch_workers_reload, *opts.touch_mules_reload,
+                                                          *opts.touch_spoolers_reload)}
         self.scheduler = Scheduler.from_options(opts, lambda num, target: routing.route(self, num, target), carried)
         routing.absorb(self)
         self.daemons = attached.Daemons(attached.parse(opts), lambda: self.stop("graceful", "a control daemon died"))
         self.aux: dict[int, Child] = {}  # mules and spoolers, by pid
         self.mules = instance.mules(opts)
-        self.spoolers = [(d, i) for d in RT.spooler_dirs for i in range(max(1, opts.spooler_processes or 1))]
+        self.spoolers = [(d, i) for d in RT.spooler_dirs if d not in RT.external_spoolers
+                         for i in range(max(1, opts.spooler_processes or 1))]
         self.any_worker = 0
         now = time.monotonic()
         for info in adopted or ():
@@ -452,6 +454,10 @@ class Master:
             elif path in self.opts.touch_chain_reload:
                 say(f"*** {path} has been touched... chain reload !!! ***")
                 reload.chain_reload(self)
+            elif path in self.opts.touch_mules_reload or path in self.opts.touch_spoolers_reload:
+                kind = "mule" if path in self.opts.touch_mules_reload else "spooler"
+                say(f"*** {path} has been touched... {kind}s reload !!! ***")
+                self._apply(policy.reload_aux(self.aux, kind, self.facts(), self.memory))
             else:
                 say(f"*** {path} has been touched... workers reload !!! ***")
                 reload.reload_workers(self, brutal=False)

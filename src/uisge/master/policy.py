@@ -67,6 +67,7 @@ class Memory:
     recycling: int | None = None  # the pid being replaced now
     harakiri_count: dict[int, int] = field(default_factory=dict)
     cheap: set[int] = field(default_factory=set)  # worker ids cheaper has retired
+    aux_reloading: set[int] = field(default_factory=set)  # mules/spoolers asked to leave to come back (touch)
 
 
 # ---------------------------------------------------------------- actions
@@ -116,6 +117,16 @@ def leave(child: Child, graceful: bool, facts: Facts) -> list[Action]:
     return [Signal(child.pid, signal.SIGTERM if graceful else signal.SIGINT)]
 
 
+def reload_aux(aux: dict[int, Child], kind: str, facts: Facts, memory: Memory) -> list[Action]:
+    """touch-mules-reload / touch-spoolers-reload: each of that kind finishes what it does, then comes back."""
+    out: list[Action] = []
+    for child in aux.values():
+        if child.kind == kind and child.leaving_since is None:
+            memory.aux_reloading.add(child.pid)
+            out += leave(child, True, facts)
+    return out
+
+
 # ---------------------------------------------------------------- recycling
 def recycle(child: Child, children: dict[int, Child], facts: Facts, memory: Memory) -> list[Action]:
     """A worker asks for a replacement (max-requests, reload-on-rss, ...) or a chain reload replaces it:
@@ -158,6 +169,11 @@ def buried(child: Child, code: int, children: dict[int, Child], facts: Facts, me
         if child.successor_of is not None and not child.ready and child.leaving_since is None and not facts.stopping:
             return out + [Say(f"the replacement of worker {child.wid} (pid: {child.pid}) died before accepting; the "
                               f"worker it was to replace keeps serving")]
+    if child.pid in memory.aux_reloading:
+        memory.aux_reloading.discard(child.pid)
+        if not facts.stopping:
+            memory.aux_respawn_at[(child.kind, child.wid)] = now
+            return out + [Say(f"{child.kind} {child.wid} (pid: {child.pid}) finished for the reload; respawning it")]
     if child.leaving_since is not None or facts.stopping:
         if child.kind == "worker":
             return out + [Say(f"worker {child.wid} buried after {now - (child.leaving_since or now):.0f} seconds "

@@ -45,6 +45,10 @@ def reload_workers(master, brutal: bool) -> None:
 def reload(master, brutal: bool) -> None:
     if master.stopping or master.preflight is not None:
         return
+    if master.opts.exit_on_reload:
+        say("exit-on-reload: a reload was asked; stopping instead. GAME OVER (insert coin)")
+        master.stop("graceful", "exit-on-reload")
+        return
     notify.notify("RELOADING=1", "STATUS=reloading")
     if master.lazy:
         reload_workers(master, brutal)

@@ -73,7 +73,7 @@ def route(master, num: int, target: str | None) -> None:
     elif target.startswith("mule") and target[4:].isdigit() and f"mule{target[4:]}" in channels:
         ok = channels[f"mule{target[4:]}"].send(message)
     elif target == "spooler":
-        for directory in RT.spooler_dirs:
+        for directory in (d for d in RT.spooler_dirs if d not in RT.external_spoolers):
             ok = channels[f"spooler:{directory}"].send(message) and ok
     elif target.startswith("farm_") and f"farm:{target[5:]}" in channels:
         ok = channels[f"farm:{target[5:]}"].send(message)

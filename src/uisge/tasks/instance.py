@@ -66,15 +66,19 @@ def prepare(opts, carried: dict | None = None) -> None:
     RT.masterpid = os.getpid() if opts.master else 0
     RT.worker_id = 0 if opts.master else 1
     RT.spooler_dirs = []
-    for directory in opts.spooler:
-        path = os.path.abspath(directory)
-        try:
-            os.makedirs(path, exist_ok=True)
-        except OSError as exc:
-            raise UisgeError(f"spooler directory {path} cannot be created: {exc.strerror} (`spooler = {directory}`, "
-                             f"{opts.origin('spooler')})") from None
-        if path not in RT.spooler_dirs:
-            RT.spooler_dirs.append(path)
+    RT.external_spoolers = set()
+    for option, directories in (("spooler", opts.spooler), ("spooler-external", opts.spooler_external)):
+        for directory in directories:
+            path = os.path.abspath(directory)
+            try:
+                os.makedirs(path, exist_ok=True)
+            except OSError as exc:
+                raise UisgeError(f"spooler directory {path} cannot be created: {exc.strerror} (`{option} = "
+                                 f"{directory}`, {opts.origin(option)})") from None
+            if path not in RT.spooler_dirs:
+                RT.spooler_dirs.append(path)
+                if option == "spooler-external":
+                    RT.external_spoolers.add(path)
     RT.mule_ids = [m for m, _ in mules(opts)]
     RT.farms = farms(opts, RT.mule_ids)
     carried = carried or {}
@@ -84,7 +88,7 @@ def prepare(opts, carried: dict | None = None) -> None:
         else:
             RT.channels = Channels()
             for name in ["master", "workers", "mule0", *(f"mule{m}" for m in RT.mule_ids),
-                         *(f"farm:{f}" for f in RT.farms), *(f"spooler:{d}" for d in RT.spooler_dirs)]:
+                         *(f"farm:{f}" for f in RT.farms), *(f"spooler:{d}" for d in RT.spooler_dirs if d not in RT.external_spoolers)]:
                 RT.channels.add(name)
         RT.locks = Locks(opts.locks or 1, fd=carried.get("locks"))
     RT.caches = cache.from_state(carried["caches"]) if carried.get("caches") else cache.from_options(opts)

@@ -40,7 +40,8 @@ class Runtime:
         self.started_on = int(time.time())
         self.mule_ids: list[int] = []
         self.farms: dict[str, list[int]] = {}
-        self.spooler_dirs: list[str] = []
+        self.spooler_dirs: list[str] = []  # what uwsgi.spool() may write to: ours, then `spooler-external` ones
+        self.external_spoolers: set[str] = set()  # run by another instance: no spooler process, no channel here
         self.signals_received: list[int] = []
         self.last_signal = 0
         self.request_count = lambda: 0  # set by the worker

@@ -133,6 +133,24 @@ class FileWrapper:
             yield data
 
 
+def _file_chunks(item: Any, rest) -> Any:
+    """The bytes of a file or file_wrapper an app yielded among its chunks (read in blocks; a text-mode file
+    gives its bytes, as uWSGI sends its descriptor), then the rest of the app's iterable; the file is closed."""
+    wrapper = item if isinstance(item, FileWrapper) else FileWrapper(item)
+    source = getattr(wrapper.filelike, "buffer", wrapper.filelike)  # TextIOWrapper -> its binary stream
+    try:
+        while True:
+            block = source.read(wrapper.blksize)
+            if not block:
+                break
+            yield block
+    finally:
+        close = getattr(wrapper.filelike, "close", None)
+        if close is not None:
+            close()
+    yield from rest
+
+
 class Response:
     """start_response, write() and the framing of one response, producing into `out` (worker/output.py).
 
@@ -401,6 +419,10 @@ class Response:
         try:
             for data in self.iterator:
                 if type(data) is not bytes:
+                    if isinstance(data, FileWrapper) or hasattr(data, "read"):
+                        # a file (wrapper) yielded as a chunk, as uWSGI allows: its bytes go out in its place
+                        self.iterator = _file_chunks(data, self.iterator)
+                        return self.pump(environ)
                     data = self._bytes(data)
                 if data:
                     emit(data)
