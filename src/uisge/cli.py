@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     opts = _load(args, first_index)
     if opts is None:
         return EXIT_CONFIG
+    if opts.exit_code is not None and mode != "check":
+        return opts.exit_code  # config logic reached `exit`: nothing runs, as in uWSGI
     names = [action.name for action, _, _ in opts.actions]
     if "help" in names:
         from uisge.config.report import help_text
@@ -69,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(check_text(opts, show_all=show_all))
         return 0
+    for text in opts.print:  # `print`: after the configuration is read, before anything starts (uWSGI's order)
+        sys.stdout.write(text + "\n")
+    sys.stdout.flush()
     if opts.show_config:
         from uisge.config.report import show_config_text
 

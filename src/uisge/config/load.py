@@ -9,10 +9,10 @@ turns warnings into errors. No sockets, no chdir, no app import: building the co
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Mapping
 
-from uisge.config import expand
+from uisge.config import expand, logic
 from uisge.config.convert import convert
 from uisge.config.origin import DEFAULT, Entry, Origin
 from uisge.config.registry import REGISTRY, Option, Status
@@ -46,6 +46,7 @@ class Options:
     messages: tuple[Message, ...]
     files: tuple[str, ...]
     actions: tuple[tuple[Option, Any, Origin], ...] = ()
+    exit_code: int | None = None  # config logic reached `exit = CODE` (config/logic.py)
 
     def __getattr__(self, attr: str) -> Any:
         try:
@@ -90,10 +91,17 @@ def load(args: list[str], environ: Mapping[str, str] | None = None, first_index:
     col = Collected()
     from_environ(col, environ)
     from_argv(col, args, first_index)
+    result = logic.apply(col.entries, environ, reloading=bool(environ.get("UISGE_REEXEC")))
+    if result.error:
+        col.error(result.error)
+    col.entries = result.entries
     state = _State(col, environ)
     for index in range(len(col.entries)):
         _expanded(state, index)
-    return _apply(state)
+    opts = _apply(state)
+    if result.exit_code is not None:
+        opts = replace(opts, exit_code=result.exit_code)
+    return opts
 
 
 def _first_index(state: _State, name: str) -> int | None:
