@@ -90,8 +90,11 @@ def test_cron_runs_once_per_minute_across_workers_and_a_reload(tmp_path):
                    "--unique-cron", "-1 -1 -1 -1 -1 sleep 30", env={"TASKS_CRON": "1"})
     try:
         assert wait_for(lambda: runs(tmp_path, "cron"), 5)
+        assert server.wait_log('running "sleep 30" (pid ', 5)
+        sleeper = int(server.log().split('running "sleep 30" (pid ')[1].split(")")[0])
         os.kill(server.proc.pid, signal.SIGHUP)  # a reload inside the same minute must not run it again
         assert server.wait_log("reload complete", 20)
+        assert _alive(sleeper)  # the re-exec'd master kept it running, and knows it does (unique-cron)
         time.sleep(2.5)
         python_runs = runs(tmp_path, "cron")
         command_runs = marker.read_text().splitlines() if marker.exists() else []
@@ -306,3 +309,24 @@ def test_pyrun_runs_a_script_with_the_uwsgi_module(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "uisge", "--pyrun", str(script)], capture_output=True, text=True,
                           timeout=30)
     assert proc.returncode == 3 and proc.stdout.strip() == "ran __main__ True", proc.stderr
+
+
+def test_unique_cron_is_not_started_again_while_a_run_carried_across_a_reexec_is_alive(tmp_path):
+    """What a re-exec'd master is told (scheduler state) keeps a unique-cron from starting twice."""
+    from uisge.tasks.scheduler import Scheduler
+    from uisge.config.load import load
+
+    opts = load(["--unique-cron", "-1 -1 -1 -1 -1 sleep 20"], first_index=0)
+    first = Scheduler.from_options(opts, lambda num, target: None)
+    first._run(first.commands[0])
+    (pid,) = first.running
+    try:
+        second = Scheduler.from_options(opts, lambda num, target: None, carried=first.state())
+        assert list(second.running) == [pid]
+        second._run(second.commands[0])
+        assert list(second.running) == [pid]  # skipped: the carried run is alive
+    finally:
+        os.killpg(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    third = Scheduler.from_options(opts, lambda num, target: None, carried=first.state())
+    assert third.running == {}  # a dead pid is not carried

@@ -86,7 +86,8 @@ def reexec(master) -> None:
         "scheduler": master.scheduler.state(),
     }
     master.aux_leave(graceful=True)
-    master.scheduler.stop()
+    # running cron commands are left running: they stay this process's children across the exec, and the
+    # new master, told their pids, keeps reaping them and keeps a unique-cron from starting twice
     master.daemons.stop(float(master.opts.reload_mercy), reload=True)
     for listener in master.listeners:
         listener.sock.set_inheritable(True)

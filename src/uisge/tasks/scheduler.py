@@ -66,10 +66,19 @@ class Scheduler:
             sched.add({"op": "timer", "num": num, "secs": secs})
         if carried:
             sched.last_minute.update(carried.get("last_minute", {}))
+            by_text = {command.text: command for command in sched.commands}
+            now = time.monotonic()
+            for run in carried.get("running", ()):
+                command = by_text.get(run["text"])
+                if command is not None and _alive(run["pid"]):  # still ours: reaped here when it ends
+                    sched.running[run["pid"]] = Running(command, run["pid"], now - run["age"])
         return sched
 
     def state(self) -> dict:
-        return {"last_minute": self.last_minute}
+        """What a re-exec'd master needs: the minute each entry last ran, and the commands still running."""
+        now = time.monotonic()
+        return {"last_minute": self.last_minute,
+                "running": [{"pid": r.pid, "text": r.cmd.text, "age": now - r.started} for r in self.running.values()]}
 
     # -- registrations (from the uwsgi module, in any process)
     def add(self, entry: dict) -> None:
@@ -178,6 +187,16 @@ def _timer_option(spec: str) -> tuple[int, float]:
         raise UisgeError(f"invalid `timer = {spec}`: expected `SIGNAL SECONDS` (signal 0..255), e.g. "
                          f"`timer = 17 60` raises signal 17 every minute") from None
     return num, secs
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _file_state(path: str) -> tuple | None:
