@@ -39,8 +39,8 @@ NONBLOCKING = os.O_RDWR | os.O_NONBLOCK  # the flags of an accepted socket, made
 READ_SIZE = 65536
 FRESH_GRACE = 5.0  # seconds a stopping worker waits for the first request of a just-accepted connection
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-DEFAULT_POST_BUFFERING = 65536
-SLOW_FLUSH = 0.05  # a request that took longer has its log line (and those before it) written at once  # body bytes kept in RAM per connection when post-buffering is unset
+DEFAULT_POST_BUFFERING = 65536  # body bytes kept in RAM per connection when post-buffering is unset
+SLOW_FLUSH = 0.05  # a request that took longer has its log line (and those before it) written at once
 
 # what a step (app call or body pull, then a flush) ends with
 DONE, WAIT, GONE = 1, 2, 3
@@ -175,9 +175,10 @@ class Pipeline:
                 self.readable(conn)
                 if conn.state == READING and not conn.mask and fd in conns:
                     self.watch(conn, EPOLLIN)
-                    if self.inline:
+                    if self.inline and not self.worker.stopping:
                         # its request is not here yet: accepting and serving more now would leave it waiting
                         # behind their app calls, while the other workers idle; the listener stays readable
+                        # (a stopping worker drains the whole backlog instead)
                         return False
             except Exception:  # noqa: BLE001 - a bug must cost one connection, never the worker
                 self.failed(conn)
