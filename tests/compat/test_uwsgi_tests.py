@@ -129,3 +129,38 @@ def test_gh_python_command_lines(uwsgi_source, tmp_path):
             assert time.monotonic() < deadline, log.read_text()[-2000:]
             time.sleep(0.1)
         assert "GAME OVER (insert coin)" in log.read_text()
+
+
+def test_harakiri_py_graceful_signal_then_kill(uwsgi_source, tmp_path):
+    """tests/harakiri.py with the command line in its header: harakiri after 1 s sends signal 31 (SIGSYS), the
+    app's handler starts a graceful exit, and the worker is gone (its 3 s atexit handler never finishes: "exiting
+    now" is not printed) and respawned."""
+    import socket
+    import time
+
+    from tests.integration.nginx import free_port
+
+    port = free_port()
+    log = tmp_path / "u.log"
+    server = Server(["--master", "--http", f"127.0.0.1:{port}", "--harakiri", "1", "--wsgi-file", "tests/harakiri.py",
+                     "--harakiri-graceful-timeout", "1", "--py-call-osafterfork", "--lazy-apps", "--enable-threads",
+                     "--threads", "2", "--harakiri-graceful-signal", "31", "--logto", str(log)],
+                    cwd=str(uwsgi_source), env={"PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 20
+        while "WSGI app 0" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            status, _, _ = read_response(sock)
+        assert status == 504 and time.monotonic() - started < 2.5
+        while "Respawned uisge worker 1" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.05)
+        text = log.read_text()
+        assert "attempting graceful shutdown triggered by harakiri (signal 31)" in text
+        assert "exiting now" not in text and "HARAKIRI ON WORKER 1" in text
+    finally:
+        server.stop()
