@@ -197,6 +197,43 @@ def signal_received() -> int:
     return _RT.last_signal
 
 
+def signal_wait(signum: int | None = None) -> None:
+    """Block this worker until a uWSGI signal for it arrives (any worker's, or this one's), run its handler,
+    and return (`signum`: wait for that one; others met meanwhile still run). In a worker only."""
+    import select
+
+    if _RT.role != "worker" or _RT.channels is None:
+        raise NotImplementedError("uwsgi.signal_wait() is offered in workers (with a master) only by uisge")
+    channel, control = _RT.channels["workers"], _RT.control
+    while True:
+        ready = select.select([channel, control] if control is not None else [channel], [], [])[0]
+        got: list[int] = []
+        if channel in ready:
+            message = channel.receive()
+            if message and message[:1] == b"s" and len(message) > 1:
+                _RT.handle(message)
+                got.append(message[1])
+        if control is not None and control in ready:
+            try:
+                data = control.recv(64)
+            except (BlockingIOError, InterruptedError):
+                data = None
+            if data == b"":
+                return  # the master is gone
+            left, at = bytearray(), 0
+            while data and at < len(data):  # b"S" + number: a signal for this worker; the rest is the loop's
+                if data[at:at + 1] == b"S" and at + 1 < len(data):
+                    _RT.handle(b"s" + data[at + 1:at + 2])
+                    got.append(data[at + 1])
+                    at += 2
+                else:
+                    left += data[at:at + 1]
+                    at += 1
+            _RT.control_backlog += bytes(left)
+        if got and (signum is None or signum in got):
+            return
+
+
 def add_timer(num: int, seconds: float) -> None:
     _RT.schedule({"op": "timer", "num": num, "secs": seconds})
 
@@ -446,7 +483,7 @@ _NOT_OFFERED = {
     "sharedarea_memoryview", "metric_inc", "metric_dec", "metric_mul", "metric_div", "metric_get", "metric_set",
     "metric_set_max", "metric_set_min", "snmp_set_counter32", "snmp_set_gauge", "async_sleep", "async_connect",
     "suspend", "green_schedule", "wait_fd_read", "wait_fd_write", "ready_fd", "offload", "sendfile", "route",
-    "cache_inc", "cache_dec", "cache_mul", "cache_div", "cache_num", "cache_keys", "signal_wait", "alarm",
+    "cache_inc", "cache_dec", "cache_mul", "cache_div", "cache_num", "cache_keys", "alarm",
     "chunked_read", "chunked_read_nb", "connection_fd", "disconnect", "add_var", "cl",
     "embedded_data", "extract", "parsefile", "log_this_request", "set_warning_message", "listen_queue",
     "accepting", "ready", "logsize", "connect", "send", "recv", "close", "is_connected", "set_spooler_frequency",

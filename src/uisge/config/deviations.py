@@ -102,6 +102,11 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("`smart-attach-daemon` on stop",
      "left running when the instance stops (pidfile-governed daemons outlive the master)",
      "left running across reloads, but stopped with the instance (what systemd would do to the cgroup anyway)"),
+    ("an app that returns or yields `str` (not bytes)",
+     "each str is dropped with `[ERROR] Unhandled object from iterator` in the log; the client gets a 200 with an "
+     "empty (or partial) body",
+     "a 500 (or, after the head went out, a cut connection) and a log line naming the value: PEP 3333 bodies are "
+     "bytes, and a silent empty 200 hides the bug (uWSGI's own tests/mulefunc.py, sigwait.py and slow.py do it)"),
     ("the `uwsgi` module's functions uisge does not offer",
      "websockets, RPC to other nodes, queue, sharedarea, metrics, async/green, offload, remote caches, "
      "`cache_inc` and friends",

@@ -48,6 +48,7 @@ def become_worker(master, wid: int, ctl: socket.socket, slot: int) -> None:
     try:
         close_inherited(master)
         RT.become("worker", worker_id=wid)
+        RT.control = ctl
         procname.set_title(master.opts, f"worker {wid}")
         apps = master.apps
         if apps is None:

@@ -44,6 +44,8 @@ class Runtime:
         self.external_spoolers: set[str] = set()  # run by another instance: no spooler process, no channel here
         self.signals_received: list[int] = []
         self.last_signal = 0
+        self.control = None  # a worker's end of its control socket with the master (uwsgi.signal_wait reads it)
+        self.control_backlog = b""  # master messages signal_wait read but does not handle: the worker's loop does
         self.request_count = lambda: 0  # set by the worker
         self.total_requests = lambda: 0  # set by the worker (scoreboard sum when stats are on)
         self.workers_info: Callable[[], tuple] = lambda: ()

@@ -101,6 +101,9 @@ class Worker:
         if RT.total_requests() == 0 and self.board is None:
             RT.total_requests = lambda: pipeline.requests
         self._tell_master(b"R")
+        if RT.control_backlog:  # master messages a signal_wait() in @postfork read before the loop existed
+            data, RT.control_backlog = RT.control_backlog, b""
+            self._control(data)
         if self.health is not None:
             self.health.start()
         conns = pipeline.conns
@@ -196,6 +199,11 @@ class Worker:
             self.control = None
             self.running = False
             return
+        if RT.control_backlog:  # what a uwsgi.signal_wait() in app code read and left for the loop
+            data, RT.control_backlog = RT.control_backlog + data, b""
+        self._control(data)
+
+    def _control(self, data: bytes) -> None:
         at = 0
         while at < len(data):  # b"l": reopen the log; b"S" + a number: a uWSGI signal for this worker
             letter = data[at:at + 1]
