@@ -366,7 +366,7 @@ def in_farm(name: Any = None) -> bool:
 # ---------------------------------------------------------------- locks
 def _locks():
     if _RT.locks is None:
-        raise ValueError("uwsgi locks need the master: set `master = true`")
+        raise ValueError("uwsgi locks exist only inside a uisge instance")
     return _RT.locks
 
 

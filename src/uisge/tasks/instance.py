@@ -87,10 +87,12 @@ def prepare(opts, carried: dict | None = None) -> None:
             RT.channels = Channels.from_state(carried["channels"])
         else:
             RT.channels = Channels()
+            spoolers = [f"spooler:{d}" for d in RT.spooler_dirs if d not in RT.external_spoolers]
             for name in ["master", "workers", "mule0", *(f"mule{m}" for m in RT.mule_ids),
-                         *(f"farm:{f}" for f in RT.farms), *(f"spooler:{d}" for d in RT.spooler_dirs if d not in RT.external_spoolers)]:
+                         *(f"farm:{f}" for f in RT.farms), *spoolers]:
                 RT.channels.add(name)
-        RT.locks = Locks(opts.locks or 1, fd=carried.get("locks"))
+    # user locks work without a master too (forked workers inherit the memfd), as in uWSGI
+    RT.locks = Locks(opts.locks or 1, fd=carried.get("locks"))
     RT.caches = cache.from_state(carried["caches"]) if carried.get("caches") else cache.from_options(opts)
     compat.install()
 
