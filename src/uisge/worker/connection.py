@@ -149,7 +149,12 @@ class Pipeline:
         conns = self.conns
         now = self.worker.now
         http = listener.http
+        runner = self.runner
         for _ in range(64):
+            if runner.busy >= runner.size and not self.worker.stopping:
+                # every app thread is busy: a connection taken now would wait for one while another worker
+                # may be idle; it stays in the listen queue (this worker's epoll reports it again)
+                return False
             try:
                 fd, addr = accept()
             except (BlockingIOError, InterruptedError):

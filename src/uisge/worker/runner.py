@@ -28,6 +28,8 @@ def drain_pipe(fd: int) -> None:
 
 class Inline:
     wake_fd = -1
+    busy = 0  # steps handed out and not yet collected (inline: none ever waits)
+    size = 1
 
     def __init__(self, step: Callable[[Any], int]) -> None:
         self.step = step
@@ -53,11 +55,14 @@ class ThreadPool:
         os.set_blocking(self._wake_w, False)
         self.threads = [threading.Thread(target=self._run, name=f"uisge-app-{i + 1}", daemon=True)
                         for i in range(threads)]
+        self.size = threads
+        self.busy = 0  # steps handed to the threads and not yet collected (only the loop's thread counts)
         for thread in self.threads:
             thread.start()
 
     def submit(self, conn: Any) -> int | None:
         """Hand the step to an app thread; None: the result comes later, through collect()."""
+        self.busy += 1
         self.jobs.put(conn)
         return None
 
@@ -80,6 +85,7 @@ class ThreadPool:
             try:
                 out.append(self.results.get_nowait())
             except queue.Empty:
+                self.busy -= len(out)
                 return out
 
     def stop(self) -> None:
