@@ -99,7 +99,8 @@ def _split_pairs(spec: str) -> list[str]:
     return out
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process with this pid exists (ours or not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -135,10 +136,10 @@ class Daemons:
                     self._signal(d, d.stopsignal)
             if d.smart:
                 pid = _read_pid(d.pidfile)
-                if pid is not None and _alive(pid):
+                if pid is not None and alive(pid):
                     d.pid = pid
                     continue
-                if d.pid is not None and now - d.spawned < 10 and _alive(d.pid) and not d.daemonize:
+                if d.pid is not None and now - d.spawned < 10 and alive(d.pid) and not d.daemonize:
                     continue  # started, not yet written its pidfile
                 if now >= d.next_at:
                     self._spawn(d, now)
@@ -215,7 +216,7 @@ class Daemons:
                     pid, _ = os.waitpid(d.pid, os.WNOHANG)
                 except ChildProcessError:
                     pid = 0  # not our child (a smart daemon that daemonized): watch it by pid
-                if pid == d.pid or not _alive(d.pid):
+                if pid == d.pid or not alive(d.pid):
                     waiting.remove(d)
             time.sleep(0.05)
         for d in waiting:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from uisge.tasks import cron
+from uisge.tasks.daemons import alive
 from uisge.tasks.runtime import say
 
 MAX_TIMERS = 64
@@ -70,7 +71,7 @@ class Scheduler:
             now = time.monotonic()
             for run in carried.get("running", ()):
                 command = by_text.get(run["text"])
-                if command is not None and _alive(run["pid"]):  # still ours: reaped here when it ends
+                if command is not None and alive(run["pid"]):  # still ours: reaped here when it ends
                     sched.running[run["pid"]] = Running(command, run["pid"], now - run["age"])
         return sched
 
@@ -187,16 +188,6 @@ def _timer_option(spec: str) -> tuple[int, float]:
         raise UisgeError(f"invalid `timer = {spec}`: expected `SIGNAL SECONDS` (signal 0..255), e.g. "
                          f"`timer = 17 60` raises signal 17 every minute") from None
     return num, secs
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _file_state(path: str) -> tuple | None:
