@@ -111,7 +111,10 @@ def _pyrun(path: str, opts) -> int:
     from uisge import compat
     from uisge.tasks.runtime import RT
 
+    from uisge.tasks import cache
+
     RT.opts = opts
+    RT.caches = cache.from_options(opts)  # t/cachebitmap.ini runs its unittest this way
     compat.install()
     sys.argv = [path]
     try:

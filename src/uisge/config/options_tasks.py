@@ -35,7 +35,8 @@ OPTIONS = (
     opt("smart-attach-daemon2", "str", "Like smart-attach-daemon, uisge daemonizes it.", repeat=True,
         implies_master=True),
     opt("locks", "int", "Number of user locks.", default=1),
-    opt("cache2", "str", "A cache: `name=NAME,items=N[,blocksize=B]`.", repeat=True),
+    opt("cache2", "str", "A cache: `name=NAME,items=N[,blocksize=B][,keysize=K][,blocks=N,bitmap=1]"
+        "[,purge_lru=1]` (N-1 keys, as uWSGI: item 0 is never used).", repeat=True),
     opt("cache", "int", "The default cache with this many items."),
     opt("import", "str", "Import a module in the master before forking (for decorators).",
         aliases=("python-import", "py-import", "pyimport"), repeat=True),
