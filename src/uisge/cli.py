@@ -111,10 +111,11 @@ def _pyrun(path: str, opts) -> int:
     from uisge import compat
     from uisge.tasks.runtime import RT
 
-    from uisge.tasks import cache
+    from uisge.tasks import cache, sharedarea
 
     RT.opts = opts
-    RT.caches = cache.from_options(opts)  # t/cachebitmap.ini runs its unittest this way
+    RT.caches = cache.from_options(opts)  # t/cachebitmap.ini and t/sharedarea/ run their unittests this way
+    RT.sharedareas = sharedarea.from_options(opts)
     compat.install()
     sys.argv = [path]
     try:

@@ -250,3 +250,16 @@ def test_cachebitmap_ini_gives_uwsgis_result(uwsgi_source):
     assert proc.returncode == 1 and "Ran 15 tests" in out and "FAILED (failures=1)" in out, out[-3000:]
     assert [line for line in out.splitlines() if line.startswith(("FAIL:", "ERROR:"))] == \
         ["FAIL: test_big_random (__main__.BitmapTest.test_big_random)"]
+
+
+@pytest.mark.parametrize("ini", ["t/sharedarea/sharedarea_incdec.ini", "t/sharedarea/bigranges.ini"])
+def test_sharedarea_inis_pass_as_on_uwsgi(uwsgi_source, ini):
+    """t/sharedarea/*.ini (their unittests run by `pyrun`): read/write/inc/dec at 8..64 bits, and a 4.3 GB area
+    written at 2 GiB; uWSGI 2.0.31 passes them all, so does uisge."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "uisge", ini], cwd=str(uwsgi_source), capture_output=True,
+                          text=True, timeout=60)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "\nOK" in out, out[-3000:]

@@ -435,6 +435,62 @@ def cache_clear(cache: Any = None) -> bool:
     return True
 
 
+# ---------------------------------------------------------------- shared areas (tasks/sharedarea.py)
+def _area(area_id: int):
+    try:
+        return _RT.sharedareas[area_id]
+    except (IndexError, TypeError):
+        raise ValueError(f"sharedarea {area_id!r} does not exist (configure it: `sharedarea = PAGES` or "
+                         f"`sharedarea = size=BYTES`)") from None
+
+
+def sharedarea_read(area_id: int, pos: int = 0, length: int = 0) -> bytes:
+    return _area(area_id).read(pos, length)
+
+
+def sharedarea_write(area_id: int, pos: int, data: Any) -> None:
+    _area(area_id).write(pos, _b(data))
+
+
+def _typed(bits: int):
+    def read(area_id: int, pos: int) -> int:
+        return _area(area_id).read_int(bits, pos)
+
+    def write(area_id: int, pos: int, value: int) -> None:
+        _area(area_id).write_int(bits, pos, int(value))
+
+    def inc(area_id: int, pos: int, value: int = 1) -> None:
+        _area(area_id).add_int(bits, pos, int(value))
+
+    def dec(area_id: int, pos: int, value: int = 1) -> None:
+        _area(area_id).add_int(bits, pos, -int(value))
+    return read, write, inc, dec
+
+
+sharedarea_read8, sharedarea_write8, _inc8, _dec8 = _typed(8)
+sharedarea_read16, sharedarea_write16, _inc16, _dec16 = _typed(16)
+sharedarea_read32, sharedarea_write32, sharedarea_inc32, sharedarea_dec32 = _typed(32)
+sharedarea_read64, sharedarea_write64, sharedarea_inc64, sharedarea_dec64 = _typed(64)
+sharedarea_readbyte, sharedarea_writebyte = sharedarea_read8, sharedarea_write8
+sharedarea_readlong, sharedarea_writelong, sharedarea_inclong = sharedarea_read64, sharedarea_write64, sharedarea_inc64
+
+
+def sharedarea_rlock(area_id: int) -> None:
+    _area(area_id).lock(exclusive=False)
+
+
+def sharedarea_wlock(area_id: int) -> None:
+    _area(area_id).lock(exclusive=True)
+
+
+def sharedarea_unlock(area_id: int) -> None:
+    _area(area_id).unlock()
+
+
+def sharedarea_memoryview(area_id: int) -> memoryview:
+    return memoryview(_area(area_id).mem)
+
+
 # ---------------------------------------------------------------- RPC (the local node)
 _RPC: dict[bytes, tuple[Callable, int]] = {}
 RPC_MAX = 64  # uWSGI's default rpc-max
@@ -479,8 +535,7 @@ def rpc_list() -> tuple:
 _NOT_OFFERED = {
     "websocket_handshake", "websocket_recv", "websocket_recv_nb", "websocket_send", "websocket_send_binary",
     "queue_get", "queue_set", "queue_push", "queue_pop", "queue_pull",
-    "queue_last", "queue_slot", "queue_pull_slot", "sharedarea_read", "sharedarea_write", "sharedarea_inc",
-    "sharedarea_memoryview", "metric_inc", "metric_dec", "metric_mul", "metric_div", "metric_get", "metric_set",
+    "queue_last", "queue_slot", "queue_pull_slot", "metric_inc", "metric_dec", "metric_mul", "metric_div", "metric_get", "metric_set",
     "metric_set_max", "metric_set_min", "snmp_set_counter32", "snmp_set_gauge", "async_sleep", "async_connect",
     "suspend", "green_schedule", "wait_fd_read", "wait_fd_write", "ready_fd", "offload", "sendfile", "route",
     "cache_inc", "cache_dec", "cache_mul", "cache_div", "cache_num", "cache_keys", "alarm",

@@ -108,10 +108,11 @@ ROWS: tuple[tuple[str, str, str], ...] = (
      "a 500 (or, after the head went out, a cut connection) and a log line naming the value: PEP 3333 bodies are "
      "bytes, and a silent empty 200 hides the bug (uWSGI's own tests/mulefunc.py, sigwait.py and slow.py do it)"),
     ("the `uwsgi` module's functions uisge does not offer",
-     "websockets, RPC to other nodes, queue, sharedarea, metrics, async/green, offload, remote caches, "
-     "`cache_inc` and friends",
+     "websockets, RPC to other nodes, queue, metrics, async/green, offload, remote caches, `cache_inc` and "
+     "friends",
      "present, but raise NotImplementedError naming the function (so `hasattr()` feature checks still pass); "
-     "local RPC (`register_rpc`, `rpc(None, ...)`, `call`, `rpc_list`) is offered"),
+     "local RPC (`register_rpc`, `rpc(None, ...)`, `call`, `rpc_list`) and shared areas (`sharedarea_*`) are "
+     "offered"),
     ("a static file changed on disk",
      "stat()ed on every request",
      "stat()ed at most once a millisecond per file (a stat costs about a tenth of a request): a change is "

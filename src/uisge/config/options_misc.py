@@ -16,7 +16,8 @@ OPTIONS = (
     opt("max-fd", "int", "Raise the open files limit.", **ignored("set LimitNOFILE= in systemd or ulimit -n")),
     opt("reaper", "flag", "Reap zombies in workers.", short="r", **ignored("uisge workers reap their own children")),
     opt("optimize", "int", "Python optimisation level.", short="O", **ignored("use PYTHONOPTIMIZE")),
-    opt("sharedarea", "int", "Shared memory area.", short="A", **refused("use the cache (`cache2`) instead")),
+    opt("sharedarea", "str", "A shared memory area for uwsgi.sharedarea_*(): a number of 4 KiB pages, or "
+        "`size=BYTES` / `pages=N`; the first is id 0.", short="A", repeat=True, metavar="PAGES"),
     opt("legion", "str", "Legion clustering.", repeat=True, **refused("clustering is not supported")),
     opt("pep3333-input", "flag", "PEP 3333 input.", **ignored("wsgi.input always follows PEP 3333 in uisge")),
     opt("wsgi-env-behaviour", "str", "Environ copy policy.", aliases=("wsgi-env-behavior",), **ignored(

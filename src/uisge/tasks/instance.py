@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from uisge.errors import UisgeError
-from uisge.tasks import cache
+from uisge.tasks import cache, sharedarea
 from uisge.tasks.channels import Channels
 from uisge.tasks.locks import Locks
 from uisge.tasks.runtime import RT
@@ -94,6 +94,8 @@ def prepare(opts, carried: dict | None = None) -> None:
     # user locks work without a master too (forked workers inherit the memfd), as in uWSGI
     RT.locks = Locks(opts.locks or 1, fd=carried.get("locks"))
     RT.caches = cache.from_state(carried["caches"]) if carried.get("caches") else cache.from_options(opts)
+    RT.sharedareas = (sharedarea.from_state(carried["sharedareas"]) if carried.get("sharedareas")
+                      else sharedarea.from_options(opts))
     compat.install()
 
 
@@ -109,4 +111,8 @@ def state() -> dict:
         for c in RT.caches.values():
             os.set_inheritable(c.fd, True)
         out["caches"] = [c.spec() for c in RT.caches.values()]
+    if RT.sharedareas:
+        for area in RT.sharedareas:
+            os.set_inheritable(area.fd, True)
+        out["sharedareas"] = [area.spec() for area in RT.sharedareas]
     return out

@@ -52,6 +52,7 @@ class Runtime:
         self.current = None  # threading.local with .env, .logvars, .request_id (set by the worker)
         self.locks = None
         self.caches: dict = {}
+        self.sharedareas: list = []  # tasks/sharedarea.py, by id
 
     # -- identity
     @property
