@@ -25,7 +25,8 @@ class Server:
         self.lines: list[str] = []
         self.addresses: list[tuple[str, str]] = []
         self._ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         if not self._ready.wait(20):
             self.stop()
             raise RuntimeError("uisge did not start:\n" + self.log())
@@ -76,6 +77,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._reader.join(5)  # the log is whole once stop() returns (children may write after the master exits)
         return self.proc.returncode
 
 
