@@ -116,7 +116,7 @@ def _load_apps(opts):
         say("*** no app loaded. GAME OVER *** (exit code 22)")
         return None
     if not apps:
-        if not opts.need_app:
+        if not opts.need_app or _other_work(opts):
             return _no_app()
         say("uisge: no app configured: set `wsgi-file = app.py` or `module = package.wsgi:application` (or "
             "`need-app = false` for an instance that serves only static files, mules or a spooler)")
@@ -132,6 +132,13 @@ def _load_apps(opts):
             return None
         say(f"chdir() to {opts.chdir2}")
     return apps
+
+
+def _other_work(opts) -> bool:
+    """No app is configured, but the instance has work of its own: mules, a spooler, static files, daemons or
+    crons (uWSGI's own t/mules and tests/mule_file.py run so). Only an app that fails to load stops start-up."""
+    return bool(opts.mule or opts.mules or opts.spooler or opts.static_map or opts.static_map2
+                or opts.attach_daemon or opts.cron)
 
 
 def _no_app() -> list:

@@ -263,3 +263,22 @@ def test_sharedarea_inis_pass_as_on_uwsgi(uwsgi_source, ini):
                           text=True, timeout=60)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "\nOK" in out, out[-3000:]
+
+
+def test_t_mules_signal_management(uwsgi_source, tmp_path):
+    """t/mules/signal_management.py runs `./uwsgi --master --mule=t/mules/mulebrain.py ...` (a mule-only instance
+    whose mule signals the master: SIGINT stops it, SIGHUP with --exit-on-reload ends it) four ways and checks
+    exit 0 within its time limits; uWSGI 2.0.31 passes all four, so does uisge as ./uwsgi."""
+    import shutil
+    import subprocess
+    import sys
+
+    (tmp_path / "t" / "mules").mkdir(parents=True)
+    for name in ("mulebrain.py", "signal_management.py"):
+        shutil.copy(uwsgi_source / "t" / "mules" / name, tmp_path / "t" / "mules" / name)
+    binary = tmp_path / "uwsgi"
+    binary.write_text(f"#!/bin/sh\nexec {sys.executable} -m uisge \"$@\"\n")
+    binary.chmod(0o755)
+    proc = subprocess.run([sys.executable, "t/mules/signal_management.py"], cwd=str(tmp_path), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and "Ran 4 tests" in proc.stderr and "\nOK" in proc.stderr, proc.stderr[-3000:]

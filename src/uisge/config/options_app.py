@@ -23,7 +23,8 @@ OPTIONS = (
         "re-executes itself under it.", aliases=("virtualenv", "venv", "pyhome"), short="H", metavar="DIR"),
     opt("need-app", "flag", "Exit (code 22) when the app cannot be loaded.", default=True,
         deviation="On by default: an app that fails to import stops start-up with its traceback and exit "
-        "code 22, instead of running in 'full dynamic mode' answering 500 to everything."),
+        "code 22, instead of running in 'full dynamic mode' answering 500 to everything. An instance with no app "
+        "configured still runs when it has mules, a spooler, static-map, attach-daemon or cron work."),
     opt("lazy-apps", "flag", "Load the app in each worker after fork instead of once in the master."),
     opt("lazy", "flag", "Like lazy-apps, and SIGHUP only recycles workers."),
     opt("single-interpreter", "flag", "Use one Python interpreter.", short="i",
