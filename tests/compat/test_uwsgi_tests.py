@@ -282,3 +282,29 @@ def test_t_mules_signal_management(uwsgi_source, tmp_path):
     proc = subprocess.run([sys.executable, "t/mules/signal_management.py"], cwd=str(tmp_path), capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0 and "Ran 4 tests" in proc.stderr and "\nOK" in proc.stderr, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("args,printed", [
+    (["--mule=mule_file.py"], "b'mule_file.py'"),  # a mule-only instance: uwsgi.mule_file() in the mule
+    (["--spooler={spool}", "--spooler-import", "spooler_dir.py", "--spooler-frequency", "1"], "b'{spool}'"),
+])
+def test_mule_only_and_spooler_only_instances(uwsgi_source, tmp_path, args, printed):
+    """tests/mule_file.py and tests/spooler_dir.py, run as their headers say: no app, only a mule or a spooler
+    (spooler_dir.py spools a task at import and its spooler function prints uwsgi.spooler_dir())."""
+    import shutil
+    import time
+
+    for name in ("mule_file.py", "spooler_dir.py"):  # not run from tests/: its queue.py would shadow the stdlib's
+        shutil.copy(uwsgi_source / "tests" / name, tmp_path / name)
+    spool = tmp_path / "spool"
+    log = tmp_path / "u.log"
+    server = Server(["--master", *[a.format(spool=spool) for a in args], "-s", "127.0.0.1:0", "--logto", str(log)],
+                    cwd=str(tmp_path), env={"PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 20
+        while printed.format(spool=spool) not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline, log.read_text()[-2000:] if log.exists() else "no log"
+            time.sleep(0.05)
+        assert "no app configured" not in log.read_text()
+    finally:
+        server.stop()

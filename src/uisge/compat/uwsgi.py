@@ -294,6 +294,21 @@ def spooler_pid() -> int:
     return os.getpid() if _RT.role == "spooler" else 0
 
 
+def spooler_dir() -> bytes | None:
+    """In a spooler: the directory it runs (None elsewhere, as uWSGI)."""
+    return _RT.spooler_directory.encode() if _RT.role == "spooler" and _RT.spooler_directory else None
+
+
+def mule_file() -> bytes | None:
+    """In a mule: the file or `module:function` it was given (None for an idle mule or elsewhere)."""
+    if _RT.role != "mule" or _RT.opts is None:
+        return None
+    from uisge.tasks.instance import mules
+
+    spec = dict(mules(_RT.opts)).get(_RT.mule_id)
+    return spec.encode() if spec else None
+
+
 def spooler_get_task(path: Any) -> dict | None:
     path = path.decode() if isinstance(path, bytes) else str(path)
     try:

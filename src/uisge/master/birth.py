@@ -99,6 +99,7 @@ def become_aux(master, kind: str, number: int, ctl: socket.socket) -> None:
 
             directory, _ = master.spoolers[number]
             RT.become("spooler")
+            RT.spooler_directory = directory
             procname.set_title(master.opts, "spooler")
             if master.apps is None:
                 master.load_apps()

@@ -31,6 +31,7 @@ class Runtime:
         self.role = "none"  # master | worker | mule | spooler | single (no master)
         self.worker_id = 0
         self.mule_id = 0
+        self.spooler_directory = ""  # in a spooler process: its directory
         self.masterpid = 0
         self.opts = None
         self.channels: Channels | None = None

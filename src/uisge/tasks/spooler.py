@@ -164,8 +164,13 @@ class Spooler:
         signal.signal(signal.SIGTERM, leave)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, leave)
-        for module in self.opts.spooler_import:
-            __import__(module)
+        for module in self.opts.spooler_import:  # a module, or a .py file (uWSGI's tests/spooler_dir.py)
+            if module.endswith(".py"):
+                import runpy
+
+                runpy.run_path(module, run_name=os.path.splitext(os.path.basename(module))[0])
+            else:
+                __import__(module)
         while self.running:
             did = self.scan()
             if not self.running:
