@@ -38,3 +38,21 @@ def test_option_forms():
     assert parse("2") == 8192 and parse("size=100") == 100 and parse("pages=1") == 4096
     with pytest.raises(UisgeError, match="not offered"):
         parse("file=/tmp/x,size=10")
+
+
+def test_wlock_held_across_calls_keeps_another_process_out():
+    import fcntl
+
+    area = SharedArea(16)
+    area.lock(exclusive=True)  # uwsgi.sharedarea_wlock(0)
+    area.write(0, b"x")  # the holder itself still reads and writes
+    pid = os.fork()
+    if pid == 0:
+        try:
+            fcntl.lockf(area.fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 0)
+            os._exit(1)  # got it: the lock did not hold
+        except OSError:
+            os._exit(0)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    area.unlock()
+    assert area.read(0, 1) == b"x"

@@ -12,15 +12,14 @@ on the memfd plus a thread lock). Persistence (`store`) and cache sync are not o
 
 from __future__ import annotations
 
-import fcntl
 import mmap
 import os
 import struct
-import threading
 import time
 import zlib
 
 from uisge.errors import UisgeError
+from uisge.tasks.locks import FdLock
 from uisge.tasks.runtime import say
 
 # the cache's own fields: next block to scan from, LRU head (least recent) and tail (0: none)
@@ -28,6 +27,7 @@ _META = struct.Struct("<QQQ")
 # per item: state, expires (unix time, 0 never), key length, value length, first block, LRU prev, LRU next
 _ITEM = struct.Struct("<BxxxdHxxxxxxQQQQ")
 EMPTY, USED, GONE = 0, 1, 2
+PREV, NEXT = 5, 6  # the LRU links' places in an item's fields
 NIL = 0  # item 0 is never used: it is the list terminator
 
 
@@ -77,25 +77,11 @@ class Cache:
         if fd is None:
             os.ftruncate(self.fd, size)
         self.mem = mmap.mmap(self.fd, size)
-        self.thread_lock = threading.Lock()
-        self.pid = os.getpid()
+        self.lock = FdLock(self.fd)
 
     def spec(self) -> dict:
         return {"name": self.name, "items": self.items, "blocksize": self.blocksize, "keysize": self.keysize,
                 "blocks": self.blocks, "bitmap": self.bitmap, "purge_lru": self.purge_lru, "fd": self.fd}
-
-    # -- locking
-    def __enter__(self):
-        if self.pid != os.getpid():
-            self.thread_lock = threading.Lock()
-            self.pid = os.getpid()
-        self.thread_lock.acquire()
-        fcntl.lockf(self.fd, fcntl.LOCK_EX, 1, 0)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, 0)
-        self.thread_lock.release()
 
     # -- items
     def _off(self, index: int) -> int:
@@ -106,6 +92,18 @@ class Cache:
 
     def _set_item(self, index: int, fields: list) -> None:
         _ITEM.pack_into(self.mem, self._off(index), *fields)
+
+    def _set(self, index: int, field: int, value: int) -> None:
+        fields = self._item(index)
+        fields[field] = value
+        self._set_item(index, fields)
+
+    def _meta(self) -> tuple[int, int, int]:
+        """(next block to scan from, LRU head, LRU tail)."""
+        return _META.unpack_from(self.mem, 0)
+
+    def _set_meta(self, pos: int, head: int, tail: int) -> None:
+        _META.pack_into(self.mem, 0, pos, head, tail)
 
     def _find(self, key: bytes) -> tuple[int, int]:
         """(item holding key or 0, first free item or 0); items 1..N-1, probed from crc32(key)."""
@@ -152,7 +150,7 @@ class Cache:
         then from the start; -1 when there is none."""
         need = self._need(size)
         bitmap = self.mem[self.map_off:self.map_off + self.blocks]
-        pos = _META.unpack_from(self.mem, 0)[0]
+        pos = self._meta()[0]
         for start, end in ((pos, self.blocks), (0, self.blocks)):
             run = 0
             for block in range(start, end):
@@ -166,43 +164,37 @@ class Cache:
         if first >= 0:
             self._mark(first, size, 1)
             after = first + self._need(size)
-            head = _META.unpack_from(self.mem, 0)
-            _META.pack_into(self.mem, 0, after if after < self.blocks else 0, head[1], head[2])
+            _, head, tail = self._meta()
+            self._set_meta(after if after < self.blocks else 0, head, tail)
         return first
 
     # -- least recently used (purge_lru)
     def _lru_remove(self, index: int) -> None:
-        pos, head, tail = _META.unpack_from(self.mem, 0)
+        pos, head, tail = self._meta()
         fields = self._item(index)
-        prev, nxt = fields[5], fields[6]
+        prev, nxt = fields[PREV], fields[NEXT]
         if prev:
-            p = self._item(prev)
-            p[6] = nxt
-            self._set_item(prev, p)
+            self._set(prev, NEXT, nxt)
         else:
             head = nxt
         if nxt:
-            n = self._item(nxt)
-            n[5] = prev
-            self._set_item(nxt, n)
+            self._set(nxt, PREV, prev)
         else:
             tail = prev
-        fields[5] = fields[6] = NIL
+        fields[PREV] = fields[NEXT] = NIL
         self._set_item(index, fields)
-        _META.pack_into(self.mem, 0, pos, head, tail)
+        self._set_meta(pos, head, tail)
 
     def _lru_append(self, index: int) -> None:
-        pos, head, tail = _META.unpack_from(self.mem, 0)
+        pos, head, tail = self._meta()
         fields = self._item(index)
-        fields[5], fields[6] = tail, NIL
+        fields[PREV], fields[NEXT] = tail, NIL
         self._set_item(index, fields)
         if tail:
-            t = self._item(tail)
-            t[6] = index
-            self._set_item(tail, t)
+            self._set(tail, NEXT, index)
         else:
             head = index
-        _META.pack_into(self.mem, 0, pos, head, index)
+        self._set_meta(pos, head, index)
 
     def _used(self, index: int) -> None:
         if self.purge_lru:
@@ -211,7 +203,7 @@ class Cache:
 
     # -- operations (uWSGI's return values: the value / True, or None)
     def get(self, key: bytes) -> bytes | None:
-        with self:
+        with self.lock:
             index, _ = self._find(key)
             if not index:
                 return None
@@ -229,7 +221,7 @@ class Cache:
         if len(value) > self.max_value:
             say(f"*** cache item too big *** {len(value)} bytes > {self.max_value} of cache {self.name!r}")
             return None
-        with self:
+        with self.lock:
             index, free = self._find(key)
             when = time.time() + expires if expires else 0.0
             if index:
@@ -271,14 +263,14 @@ class Cache:
 
     def _full(self) -> None:
         """uWSGI's cache_full(): with purge_lru the least recently used item goes, otherwise it is said."""
-        head = _META.unpack_from(self.mem, 0)[1]
+        head = self._meta()[1]
         if self.purge_lru and head:
             self._drop(head)
         elif not self.purge_lru:
             say(f'*** DANGER cache "{self.name}" is FULL !!! ***')
 
     def delete(self, key: bytes) -> bool | None:
-        with self:
+        with self.lock:
             index, _ = self._find(key)
             if not index:
                 return None
@@ -286,7 +278,7 @@ class Cache:
             return True
 
     def clear(self) -> None:
-        with self:
+        with self.lock:
             self.mem[0:self.data_off] = bytes(self.data_off)
 
 

@@ -59,3 +59,43 @@ class Locks:
             return True
         fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, n)
         return False
+
+
+class FdLock:
+    """One process-wide lock on a shared memfd (byte 0, a POSIX record lock) plus a thread lock, so that
+    processes and the threads of one process exclude each other; remade in a forked child, which never
+    inherits a held one. Reentrant in its holder (sharedarea_wlock, then sharedarea_write): the record lock
+    is taken by the outermost acquire and dropped by the outermost release. Used by caches and shared areas."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.thread_lock = threading.RLock()
+        self.depth = 0  # nested acquires by the holding thread
+        self.pid = os.getpid()
+
+    def acquire(self, exclusive: bool = True) -> None:
+        if self.pid != os.getpid():
+            self.thread_lock = threading.RLock()
+            self.depth = 0
+            self.pid = os.getpid()
+        self.thread_lock.acquire()
+        if self.depth == 0:
+            try:
+                fcntl.lockf(self.fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH, 1, 0)
+            except BaseException:
+                self.thread_lock.release()
+                raise
+        self.depth += 1
+
+    def release(self) -> None:
+        self.depth -= 1
+        if self.depth == 0:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, 0)
+        self.thread_lock.release()
+
+    def __enter__(self) -> "FdLock":
+        self.acquire(True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()

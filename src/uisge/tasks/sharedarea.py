@@ -1,20 +1,20 @@
 """uWSGI shared areas (`sharedarea = PAGES` or `sharedarea = size=BYTES` / `pages=N`): raw memory every
 worker, mule and spooler of the instance reads and writes with `uwsgi.sharedarea_*(id, pos, ...)`, the
 first configured area being id 0. A memfd (sparse: a big area costs only the pages written), with a
-read/write lock taken around each access (POSIX record locks plus a thread lock), as uWSGI's are.
+read/write lock (tasks/locks.py FdLock) taken around each access, as uWSGI's are.
 
 Out-of-range positions and lengths raise ValueError("error calling ..."), as uWSGI's Python module does.
 """
 
 from __future__ import annotations
 
-import fcntl
 import mmap
 import os
 import struct
-import threading
+from contextlib import contextmanager
 
 from uisge.errors import UisgeError
+from uisge.tasks.locks import FdLock
 
 PAGE = 4096
 _INTS = {8: struct.Struct("<b"), 16: struct.Struct("<h"), 32: struct.Struct("<i"), 64: struct.Struct("<q")}
@@ -46,27 +46,18 @@ class SharedArea:
         if fd is None:
             os.ftruncate(self.fd, size)
         self.mem = mmap.mmap(self.fd, size)
-        self.thread_lock = threading.RLock()
-        self.pid = os.getpid()
+        self.guard = FdLock(self.fd)
 
     def spec(self) -> dict:
         return {"size": self.size, "fd": self.fd}
 
-    def _locked(self, kind: int):
-        if self.pid != os.getpid():
-            self.thread_lock = threading.RLock()
-            self.pid = os.getpid()
-        area = self
-
-        class _Hold:
-            def __enter__(self):
-                area.thread_lock.acquire()
-                fcntl.lockf(area.fd, kind, 1, 0)
-
-            def __exit__(self, *exc):
-                fcntl.lockf(area.fd, fcntl.LOCK_UN, 1, 0)
-                area.thread_lock.release()
-        return _Hold()
+    @contextmanager
+    def _locked(self, exclusive: bool):
+        self.guard.acquire(exclusive)
+        try:
+            yield
+        finally:
+            self.guard.release()
 
     def _check(self, what: str, pos: int, length: int) -> None:
         if pos < 0 or length < 0 or pos + length > self.size or pos >= self.size:
@@ -76,43 +67,39 @@ class SharedArea:
         if 0 <= pos < self.size and not length:
             length = self.size - pos
         self._check("read", pos, length)
-        with self._locked(fcntl.LOCK_SH):
+        with self._locked(False):
             return bytes(self.mem[pos:pos + length])
 
     def write(self, pos: int, data: bytes) -> None:
         self._check("write", pos, len(data))
-        with self._locked(fcntl.LOCK_EX):
+        with self._locked(True):
             self.mem[pos:pos + len(data)] = data
 
     def read_int(self, bits: int, pos: int) -> int:
         fmt = _INTS[bits]
         self._check(f"read{bits}", pos, fmt.size)
-        with self._locked(fcntl.LOCK_SH):
+        with self._locked(False):
             return fmt.unpack_from(self.mem, pos)[0]
 
     def write_int(self, bits: int, pos: int, value: int) -> None:
         fmt = _INTS[bits]
         self._check(f"write{bits}", pos, fmt.size)
-        with self._locked(fcntl.LOCK_EX):
+        with self._locked(True):
             fmt.pack_into(self.mem, pos, _wrap(value, bits))
 
     def add_int(self, bits: int, pos: int, delta: int) -> None:
         """inc/dec: read, add and write under one write lock (wrapping as the C integer does)."""
         fmt = _INTS[bits]
         self._check(f"inc{bits}", pos, fmt.size)
-        with self._locked(fcntl.LOCK_EX):
+        with self._locked(True):
             fmt.pack_into(self.mem, pos, _wrap(fmt.unpack_from(self.mem, pos)[0] + delta, bits))
 
     def lock(self, exclusive: bool) -> None:
-        if self.pid != os.getpid():
-            self.thread_lock = threading.RLock()
-            self.pid = os.getpid()
-        self.thread_lock.acquire()
-        fcntl.lockf(self.fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH, 1, 0)
+        """sharedarea_rlock / wlock: held until unlock(), across calls."""
+        self.guard.acquire(exclusive)
 
     def unlock(self) -> None:
-        fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, 0)
-        self.thread_lock.release()
+        self.guard.release()
 
 
 def _wrap(value: int, bits: int) -> int:
