@@ -71,15 +71,6 @@ def test_exit_stops_there_and_nesting_is_refused():
     assert nested.error and "recursive logic" in nested.error
 
 
-def test_uwsgis_else_test_ini_exits_17_as_on_uwsgi_2_0_31(uwsgi_source):
-    """2.0.31 has no `else`: the lines after it belong to the false if-hostname block, so else_executed is
-    never set and `if-not-opt = else_executed` reaches `exit = 17`."""
-    proc = subprocess.run([sys.executable, "-m", "uisge", str(uwsgi_source / "tests/else_test.ini")],
-                          capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 17, proc.stderr
-    assert proc.stdout == ""  # print runs after the configuration is read, which exit cut short
-
-
 def test_the_command_line_prints_and_exits(tmp_path):
     opts = load(["--for", "a b", "--print", "item %(_)", "--endfor", "--http-socket", ":0"], first_index=0)
     assert opts.print == ("item a", "item b") and opts.exit_code is None

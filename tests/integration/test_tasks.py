@@ -168,7 +168,7 @@ def test_the_uwsgi_module_inside_the_app(tmp_path):
         assert wait_for(lambda: info_now()["workers"] == 2, 10)  # worker 2 may still be starting
         info = info_now()
         assert info["worker"] in (1, 2) and info["masterpid"] == server.proc.pid and info["numproc"] == 2
-        assert info["opt_master"] is True and info["version"] == b"2.0.30" and info["workers"] == 2
+        assert info["opt_master"] is True and info["version"] == b"2.0.31" and info["workers"] == 2
         assert get(server, "/cache?colour=green") == b"b'green'"
         assert all(get(server, "/cache?colour") == b"b'green'" for _ in range(8))  # every worker sees it
         assert get(server, "/lock") == b"True"

@@ -25,8 +25,8 @@ SPOOL_OK = _spooler.SPOOL_OK
 SPOOL_RETRY = _spooler.SPOOL_RETRY
 SPOOL_IGNORE = _spooler.SPOOL_IGNORE
 
-version = b"2.0.30"
-version_info = (2, 0, 30, 0, b"")
+version = b"2.0.31"
+version_info = (2, 0, 31, 0, b"")
 uisge_version = _uisge_version
 hostname = _socket.gethostname().encode()
 started_on = _RT.started_on
@@ -70,6 +70,11 @@ def _refresh() -> None:
 
 
 # ---------------------------------------------------------------- who am I
+def ready() -> bool:
+    """Whether the instance is up: the master has spawned its workers (True in every worker and mule)."""
+    return _RT.ready
+
+
 def worker_id() -> int:
     return _RT.worker_id
 
@@ -166,6 +171,28 @@ def _logvars() -> dict:
     if env is None:
         raise RuntimeError("uwsgi.set_logvar()/get_logvar() work only while a request is being served")
     return env.setdefault("uwsgi.logvars", {})
+
+
+def sendfile(source: Any, chunk: int = 0, pos: int = 0, filesize: int = 0) -> Any:
+    """uWSGI's uwsgi.sendfile(): a body for the current request, to be returned by the app, made of a file (a
+    path, a descriptor or a file object) from `pos`, `filesize` bytes of it (0: to its end), read in `chunk`s
+    when it cannot go out with sendfile()."""
+    from uisge.wsgi.adapter import FileWrapper
+
+    _logvars()  # (says so when called outside a request)
+    if isinstance(source, (str, bytes)):
+        source = open(source, "rb")
+    elif isinstance(source, int):
+        source = os.fdopen(os.dup(source), "rb")
+    if pos:
+        source.seek(pos)
+    return FileWrapper(source, chunk if chunk > 0 else 65536, filesize if filesize > 0 else -1)
+
+
+def log_this_request() -> None:
+    """Log the current request's line even when `disable-logging` is on (uWSGI's log_this_request)."""
+    _logvars()  # (says so when called outside a request)
+    _RT.current.env["uwsgi.log_this"] = True
 
 
 def set_logvar(key: Any, value: Any) -> None:
@@ -552,11 +579,11 @@ _NOT_OFFERED = {
     "queue_get", "queue_set", "queue_push", "queue_pop", "queue_pull",
     "queue_last", "queue_slot", "queue_pull_slot", "metric_inc", "metric_dec", "metric_mul", "metric_div", "metric_get", "metric_set",
     "metric_set_max", "metric_set_min", "snmp_set_counter32", "snmp_set_gauge", "async_sleep", "async_connect",
-    "suspend", "green_schedule", "wait_fd_read", "wait_fd_write", "ready_fd", "offload", "sendfile", "route",
+    "suspend", "green_schedule", "wait_fd_read", "wait_fd_write", "ready_fd", "offload", "route",
     "cache_inc", "cache_dec", "cache_mul", "cache_div", "cache_num", "cache_keys", "alarm",
     "chunked_read", "chunked_read_nb", "connection_fd", "disconnect", "add_var", "cl",
-    "embedded_data", "extract", "parsefile", "log_this_request", "set_warning_message", "listen_queue",
-    "accepting", "ready", "logsize", "connect", "send", "recv", "close", "is_connected", "set_spooler_frequency",
+    "embedded_data", "extract", "parsefile", "set_warning_message", "listen_queue",
+    "accepting", "logsize", "connect", "send", "recv", "close", "is_connected", "set_spooler_frequency",
     "spooler_pids", "add_ms_timer", "lord_scroll", "i_am_the_lord", "worker_id_by_pid",
 }
 

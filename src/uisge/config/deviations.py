@@ -107,6 +107,22 @@ ROWS: tuple[tuple[str, str, str], ...] = (
      "empty (or partial) body",
      "a 500 (or, after the head went out, a cut connection) and a log line naming the value: PEP 3333 bodies are "
      "bytes, and a silent empty 200 hides the bug (uWSGI's own tests/mulefunc.py, sigwait.py and slow.py do it)"),
+    ("an app error after `start_response()` but before the first body byte",
+     "the head the app set goes out (a 200 with an empty body: examples/welcome3.py's `/config` on Python 3)",
+     "a 500: the head waits for the first body byte (PEP 3333), so the error can still be told to the client"),
+    ("a chunked request body on `http-socket`",
+     "not decoded for a WSGI app: no `wsgi.input_terminated`, so t/python/wsgi_chunked.py answers an empty 200",
+     "decoded as it arrives, with `wsgi.input_terminated = True` (the WSGI extension that exists for this)"),
+    ("an app that yields `bytearray`, `memoryview` or `array` items",
+     "2.0.31 drops each with `[ERROR] Unhandled object from iterator` (t/python/testba.py answers `ciao` "
+     "instead of `6789abcdefciao`)",
+     "sent like bytes, as uWSGI's later releases do (testba.py was written for them): they are buffers of "
+     "bytes, and dropping them silently loses the body"),
+    ("`uwsgi.spool()` / `uwsgi.send_to_spooler()` with str keys or values",
+     "2.0.31 raises `ValueError: spooler callable dictionary must contains only bytes` (uwsgidecorators' "
+     "`@spool` encodes for you; a direct call does not)",
+     "str keys and values are taken and encoded as UTF-8, as `@spool` would (uWSGI's own tests/spooler_dir.py "
+     "calls it so)"),
     ("the `uwsgi` module's functions uisge does not offer",
      "websockets, RPC to other nodes, queue, metrics, async/green, offload, remote caches, `cache_inc` and "
      "friends",

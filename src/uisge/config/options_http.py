@@ -25,6 +25,8 @@ OPTIONS = (
     opt("http-modifier1", "int", "modifier1 used by the HTTP router.", **ignored("uisge has no separate HTTP router")),
     opt("http-auto-chunked", "flag", "Chunk responses without Content-Length.", **ignored(
         "uisge always chunks HTTP/1.1 responses that have no Content-Length")),
+    opt("http-chunked-input", "flag", "Accept chunked request bodies.", **ignored(
+        "uisge always decodes chunked request bodies for the app (wsgi.input, with wsgi.input_terminated = True)")),
     opt("add-header", "str", "Add a response header to every response.", repeat=True, metavar="HEADER: VALUE"),
     opt("allow-underscore-headers", "flag", "Pass request headers whose names contain `_` to the app.",
         deviation="Request headers with `_` in their names are dropped by default (they would collide with "

@@ -152,6 +152,7 @@ class Master:
                 self.spawn(wid)
         for mule_id, _ in self.mules:
             self._spawn_aux("mule", mule_id)
+        RT.ready = True
         while not (self.stopping and not self.children and not self.aux):
             memory = self.memory
             timeout = 0.2 if (self.stopping or memory.respawn_at or self.preflight or memory.aux_respawn_at) else 1.0

@@ -39,6 +39,7 @@ class Runtime:
         self.targets: dict[int, str] = {}  # master: signal -> target, from every process's registrations
         self.pending: list[dict] = []  # master: timers/crons/monitors registered before the scheduler ran
         self.started_on = int(time.time())
+        self.ready = False  # uwsgi.ready(): the master has spawned its processes (a child is born into it)
         self.mule_ids: list[int] = []
         self.farms: dict[str, list[int]] = {}
         self.spooler_dirs: list[str] = []  # what uwsgi.spool() may write to: ours, then `spooler-external` ones
@@ -66,6 +67,7 @@ class Runtime:
         self.worker_id = worker_id
         self.mule_id = mule_id
         if role != "master":
+            self.ready = True
             # handlers registered in the master stay (inherited); its pending list is the master's job
             self.pending = []
 

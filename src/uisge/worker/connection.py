@@ -274,8 +274,7 @@ class Pipeline:
         """A whole request (head and body) is in: build the environ and hand it to the runner."""
         head = conn.head
         conn.fresh = False
-        if self.timed:
-            conn.t0 = perf_counter()
+        conn.t0 = perf_counter()  # (cheap, and uwsgi.log_this_request() may want it with the log off)
         out = conn.out
         if out is None:
             out = conn.out = Output(conn.fd)  # one per connection: empty again after each response
@@ -403,7 +402,7 @@ class Pipeline:
             conn.sink.discard()
             conn.sink = None
         self.requests = n = self.requests + 1
-        if self.timed:
+        if self.timed or (conn.env and "uwsgi.log_this" in conn.env):
             self._account(conn, resp, n)
         if self.health is not None:
             self.health.end(n)
@@ -424,7 +423,7 @@ class Pipeline:
         duration = perf_counter() - conn.t0
         if self.board is not None:
             self.board.end(duration, resp.body_sent + resp.header_bytes, resp.failed)
-        if self.logging or (self.log.filters and self.log.matches(resp.status_code, resp.body_sent, duration,
+        if self.logging or "uwsgi.log_this" in env or (self.log.filters and self.log.matches(resp.status_code, resp.body_sent, duration,
                                                                   resp.sent_file)):
             nvars = head.count * 2 if head.proto == "uwsgi" else (len(env) - 9) * 2
             if self.log.plain:

@@ -101,6 +101,7 @@ class Worker:
         if RT.total_requests() == 0 and self.board is None:
             RT.total_requests = lambda: pipeline.requests
         self._tell_master(b"R")
+        RT.ready = True  # (without a master nobody else says so)
         if RT.control_backlog:  # master messages a signal_wait() in @postfork read before the loop existed
             data, RT.control_backlog = RT.control_backlog, b""
             self._control(data)

@@ -118,18 +118,22 @@ def error_response(status: int, message: str, protocol: str = "HTTP/1.1") -> byt
 class FileWrapper:
     """wsgi.file_wrapper: iterates a file; the writer sends it with sendfile() when it can."""
 
-    def __init__(self, filelike: Any, blksize: int = 65536) -> None:
+    def __init__(self, filelike: Any, blksize: int = 65536, limit: int = -1) -> None:
         self.filelike = filelike
         self.blksize = blksize
+        self.limit = limit  # bytes to send from the file's position; -1: to its end (uwsgi.sendfile's filesize)
         if hasattr(filelike, "close"):
             self.close = filelike.close
 
     def __iter__(self):
         read = self.filelike.read
-        while True:
-            data = read(self.blksize)
+        left = self.limit
+        while left:
+            data = read(self.blksize if left < 0 else min(self.blksize, left))
             if not data:
                 return
+            if left > 0:
+                left -= len(data)
             yield data
 
 
@@ -447,6 +451,8 @@ class Response:
             return False
         if size < 0:
             return False
+        if wrapper.limit >= 0:
+            size = min(size, wrapper.limit)
         if self.content_length >= 0:
             if size < self.content_length:
                 self.keep_alive = False
