@@ -18,7 +18,7 @@ import traceback
 from uisge import __version__, logfile
 from uisge.config.convert import Address
 from uisge.errors import AppLoadError, UisgeError
-from uisge.master import daemon, notify, pidfile, privileges, procname
+from uisge.master import birth, daemon, notify, pidfile, privileges, procname
 from uisge.master.listeners import bind, somaxconn, vacuum
 from uisge.master.master import PREFLIGHT_ENV, REEXEC_ENV, Master
 from uisge.tasks import instance
@@ -291,7 +291,7 @@ def _fork_workers(opts, listeners, apps) -> int:
             except BaseException:  # noqa: BLE001
                 traceback.print_exc()
             finally:
-                os._exit(code)
+                birth.leave(code)
         children[pid] = wid
         say(f"spawned uisge worker {wid} (pid: {pid}, cores: {opts.threads})")
 

@@ -110,6 +110,14 @@ def test_rule_breaks_are_500s_naming_the_rule(app, message):
     assert data.startswith(b"HTTP/1.1 500") and message in errors[0] and resp.failed
 
 
+def test_bytes_returned_whole_is_the_body_as_on_uwsgi():
+    def app(env, sr):  # uWSGI's tests/testpy3.py: iterating it would give ints
+        sr("200 OK", [("Content-Type", "text/plain")])
+        return b"i Am a Python 3.x bytestring"
+    _, data, errors = respond(app)
+    assert b"Content-Length: 28\r\n" in data and body_of(data) == b"i Am a Python 3.x bytestring" and not errors
+
+
 def test_write_then_empty_list():
     def app(env, sr):
         write = sr("200 OK", [])

@@ -265,6 +265,10 @@ def add_timer(num: int, seconds: float) -> None:
     _RT.schedule({"op": "timer", "num": num, "secs": seconds})
 
 
+def add_ms_timer(num: int, msecs: int) -> None:
+    _RT.schedule({"op": "timer", "num": num, "secs": msecs / 1000})
+
+
 def add_rb_timer(num: int, seconds: float, iterations: int = 0) -> None:
     _RT.schedule({"op": "rbtimer", "num": num, "secs": seconds, "iterations": iterations})
 
@@ -584,7 +588,7 @@ _NOT_OFFERED = {
     "chunked_read", "chunked_read_nb", "connection_fd", "disconnect", "add_var", "cl",
     "embedded_data", "extract", "parsefile", "set_warning_message", "listen_queue",
     "accepting", "logsize", "connect", "send", "recv", "close", "is_connected", "set_spooler_frequency",
-    "spooler_pids", "add_ms_timer", "lord_scroll", "i_am_the_lord", "worker_id_by_pid",
+    "spooler_pids", "lord_scroll", "i_am_the_lord", "worker_id_by_pid",
 }
 
 

@@ -1,5 +1,5 @@
 """`uwsgidecorators`, as apps import it (reference §7.3), written for uisge on top of its `uwsgi` module:
-@postfork, @spool / @spoolforever / @spoolraw, @mulefunc, @signal, @timer, @rbtimer, @cron, @filemon,
+@postfork, @spool / @spoolforever / @spoolraw, @mulefunc, @signal, @timer, @mstimer, @rbtimer, @cron, @filemon,
 @lock, @thread, @harakiri, @mule, @muleloop, @mulemsg, @farm.
 
 Import fails without a master, as in uWSGI. On import it installs `uwsgi.spooler`,
@@ -264,6 +264,15 @@ class timer:
     def __call__(self, f: Callable) -> Callable:
         uwsgi.register_signal(self.num, self.target, f)
         uwsgi.add_timer(self.num, self.secs)
+        return f
+
+
+class mstimer(timer):
+    """A timer in milliseconds (uWSGI's later uwsgidecorators; 2.0.31's has only whole seconds)."""
+
+    def __call__(self, f: Callable) -> Callable:
+        uwsgi.register_signal(self.num, self.target, f)
+        uwsgi.add_ms_timer(self.num, self.secs)
         return f
 
 

@@ -35,7 +35,8 @@ OPTIONS = (
     opt("procname-append", "str", "Suffix of process titles."),
     opt("procname", "str", "Title of the worker processes."),
     opt("procname-master", "str", "Title of the master process."),
-    opt("auto-procname", "flag", "Give processes readable titles."),
+    opt("auto-procname", "flag", "Title processes as uWSGI does (`uWSGI worker 1`, `uWSGI mule 1`, `uWSGI "
+        "spooler`) instead of uisge's own `uisge worker 1` (either needs setproctitle)."),
     opt("forkbomb-delay", "int", "Seconds to wait when workers respawn too fast.", default=2),
     opt("cheaper", "int", "Adaptive workers: the fewest to keep running (lower than processes, the most); "
         "idle workers above it are retired, busy times bring them back (cheaper-algo).", default=0,

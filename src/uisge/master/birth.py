@@ -71,8 +71,7 @@ def become_worker(master, wid: int, ctl: socket.socket, slot: int) -> None:
     except BaseException:  # noqa: BLE001 - a worker must never return into the master's loop
         traceback.print_exc()
     finally:
-        sys.stderr.flush()
-        os._exit(code)
+        leave(code)
 
 
 def become_aux(master, kind: str, number: int, ctl: socket.socket) -> None:
@@ -111,8 +110,25 @@ def become_aux(master, kind: str, number: int, ctl: socket.socket) -> None:
     except BaseException:  # noqa: BLE001 - never return into the master's loop
         traceback.print_exc()
     finally:
-        sys.stderr.flush()
-        os._exit(code)
+        leave(code)
+
+
+def leave(code: int) -> None:
+    """A child's end: the app's atexit handlers run (as when Python exits: uWSGI does so on a worker's graceful
+    end, tests/threads_atexit.py checks it on max-requests), what print() buffered is written, then _exit, so
+    that nothing of the master's (its finally blocks, its handlers) runs in the child."""
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()
+    except BaseException:  # noqa: BLE001 - (it prints a handler's error itself)
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(code)
 
 
 def fork_with_control(what: str) -> tuple[int, socket.socket, socket.socket] | None:

@@ -1,6 +1,7 @@
-"""Process titles (`ps` shows `uisge master`, `uisge worker 3`), with procname-prefix, -prefix-spaced,
--append, procname-master and procname. Needs setproctitle (the [proctitle] extra); without it, titles
-are left alone. Nothing else."""
+"""Process titles (`ps` shows `uisge master`, `uisge worker 3`; with auto-procname uWSGI's `uWSGI master`,
+`uWSGI worker 3`, `uWSGI mule 1`, `uWSGI spooler`), with procname-prefix, -prefix-spaced, -append,
+procname-master and procname. The whole title needs setproctitle (the [proctitle] extra); without it
+only the 15-character process name (`ps -o comm`) changes. Nothing else."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ def title(opts, role: str) -> str:
         base = opts.procname_master
     elif role != "master" and opts.procname:
         base = opts.procname
+    elif opts.auto_procname:
+        base = f"uWSGI {role}"  # uWSGI's own titles, so that `pgrep -f "uWSGI worker"` scripts keep working
     else:
         base = f"uisge {role}"
     prefix = (opts.procname_prefix or "") + (opts.procname_prefix_spaced + " " if opts.procname_prefix_spaced else "")
@@ -22,12 +25,12 @@ def title(opts, role: str) -> str:
 
 
 def set_title(opts, role: str) -> None:
-    if setproctitle is not None:
-        setproctitle(title(opts, role))
+    set_raw_title(title(opts, role))
 
 
 def set_raw_title(text: str) -> None:
-    """`uwsgi.setprocname()`: exactly this title."""
+    """`uwsgi.setprocname()`: exactly this title (without setproctitle, only the 15-character name that
+    `ps -o comm` and `pgrep` without -f see)."""
     if setproctitle is not None:
         setproctitle(text)
     else:

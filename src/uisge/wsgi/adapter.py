@@ -406,6 +406,11 @@ class Response:
                     return
             elif isinstance(result, FileWrapper) and self._file(result):
                 return
+            elif type(result) is bytes and self.started and not self.head_sent:
+                # a bytes object returned whole (iterating it would give ints): uWSGI sends it as the body
+                self.send_whole(result)
+                self.close_iterable()
+                return
             self.iterator = iter(result)
         except ClientGone:
             self.close_iterable()
