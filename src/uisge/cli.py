@@ -105,19 +105,39 @@ def _run_action(name: str, value, opts=None) -> int:
 
 
 def _pyrun(path: str, opts) -> int:
-    """`--pyrun FILE`: the script runs as __main__ in this process, with the `uwsgi` module importable."""
+    """`--pyrun FILE`: the script runs as __main__ with the `uwsgi` module importable: in this process, or,
+    when a master has spoolers or mules to run beside it (uWSGI's command mode), in the instance's one worker;
+    the instance ends when the script does, with its exit code."""
     import runpy
+    from dataclasses import replace
 
     from uisge import compat
     from uisge.tasks.runtime import RT
 
     from uisge.tasks import cache, sharedarea
 
+    if opts.master and (opts.spooler or opts.mule):
+        from uisge.server import serve
+
+        RT.command = path
+        values = {**opts.values, "processes": 1, "threads": 1, "socket": (), "http-socket": (), "http": (),
+                  "cheaper": None}
+        return serve(replace(opts, values=values), [])
+
     RT.opts = opts
     RT.caches = cache.from_options(opts)  # t/cachebitmap.ini and t/sharedarea/ run their unittests this way
     RT.sharedareas = sharedarea.from_options(opts)
     compat.install()
+    return run_script(path)
+
+
+def run_script(path: str) -> int:
+    """Run a `pyrun` script as Python would run it: __main__, sys.argv[0] and its directory first on sys.path
+    (so it imports its neighbours, as uWSGI's t/python/spooler_* scripts do); its exit code."""
+    import runpy
+
     sys.argv = [path]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
     try:
         runpy.run_path(path, run_name="__main__")
     except SystemExit as exc:

@@ -186,7 +186,9 @@ def serve(opts, argv: list[str]) -> int:
     reexec = json.loads(os.environ.pop(REEXEC_ENV, "null"))
     if os.environ.pop(PREFLIGHT_ENV, None):
         return _preflight(opts)
-    if not (opts.http or opts.http_socket or opts.socket):
+    from uisge.tasks.runtime import RT
+
+    if not (opts.http or opts.http_socket or opts.socket or RT.command):
         say("uisge: no address to serve on: add `http = :8000` (browsers), `socket = 127.0.0.1:3031` (nginx "
             "uwsgi_pass) or `http-socket = :8000`")
         return EXIT_CONFIG
@@ -253,6 +255,8 @@ def serve(opts, argv: list[str]) -> int:
     mode = "preforking" if opts.processes > 1 else "single process"
     if opts.threads > 1:
         mode += "+threaded" if opts.processes > 1 else " threaded"
+    if RT.command:
+        mode = "command"
     say(f"*** Operational MODE: {mode} ***")
     if opts.master:
         master = Master(opts, listeners, apps, lambda: _load_apps(opts), argv, start_cwd,

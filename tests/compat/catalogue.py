@@ -101,7 +101,7 @@ ROWS: tuple[Row, ...] = (
         "test_threads_heavy_py_recycles_busy_threaded_workers_without_mercy_kills"),
     Row("tests/runningthread.py", "a thread raising signal 17 once uwsgi.ready()", "test_demo_does_what_uwsgi_does",
         uwsgi="passes (`error managing signal 17`: nobody registered it)",
-        uisge="passes (`signal 17 is not registered by any process`)"),
+        uisge="passes (`signal 17 reached worker 1 ..., which has no handler for it`)"),
     Row("tests/logger.py", "uwsgi.log(), log_this_request() with disable-logging", "test_demo_does_what_uwsgi_does",
         uwsgi="logs as asked; its str body is dropped (an empty 200)",
         uisge="logs as asked; its str body is refused (a 500: docs/deviations.md)"),
@@ -125,11 +125,9 @@ ROWS: tuple[Row, ...] = (
         uisge="fails: the reader's bytes + str (its spooling works)"),
     Row("t/spooler/cheap.py", "spooler-cheap", "test_demo_does_what_uwsgi_does",
         uwsgi="fails: spooler-cheap is not an option of 2.0.31", uisge="fails: the same (not an option)"),
-    # ---------------------------------------------------------------- in scope, not run yet
-    Row("t/python/spooler_decorators/* t/python/spooler_priority/*",
-        "@spool/@spoolraw arguments and spooler priorities, unittests under `pyrun` with a spooler",
-        uwsgi=PASSES, uisge="not run: uisge's `pyrun` runs the script alone, without the spooler these start "
-        "beside it (issue 15's note)"),
+    Row("t/python/spooler_decorators/*",
+        "@spool/@spoolraw/pass_arguments tasks signalling a `pyrun` unittest that waits with signal_wait (command "
+        "mode: the script runs in the one worker beside the spooler)", "test_spooler_decorators_ini_pyrun_beside_a_spooler"),
     # ---------------------------------------------------------------- out of scope
     Row("t/perl/* t/core/*.pl t/core/apps/*.pl tests/*.pl tests/*.pm tests/t/static.pl tests/streamer.psgi",
         "Perl (PSGI) apps", out="another language"),
@@ -148,8 +146,9 @@ ROWS: tuple[Row, ...] = (
         "tests/ugevent.py tests/testgevent.py tests/gevent_spool.py tests/mako_ugreen.py tests/websockets*.py",
         "async modes: gevent, greenlet, uGreen, stackless, asyncio loops, uWSGI's websocket API",
         out="async/green modes (issue 16 brings ASGI and websockets instead)"),
-    Row("t/cachetest.py t/python/testmultipleenv.py tests/sendchunked.py tests/grunter.py tests/threads.py",
-        "Python 2 code (string.letters, print statements, str sockets, six)",
+    Row("t/cachetest.py t/python/testmultipleenv.py tests/sendchunked.py tests/grunter.py tests/threads.py "
+        "t/python/spooler_priority/*",
+        "Python 2 code (string.letters, print statements, `except OSError, e`, str sockets, six)",
         out="Python 2 only: it fails on Python 3 before it reaches the server"),
     Row("tests/refcount.py", "sys.gettotalrefcount()", out="needs a debug build of CPython"),
     Row("tests/testapp.py tests/decoratortest.py tests/picazzo.py tests/queue.py tests/templates/*",

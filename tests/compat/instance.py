@@ -61,9 +61,9 @@ class Instance:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # both: stop now
+            self.proc.send_signal(signal.SIGINT)  # both: stop now (what a case checks is checked by then)
             try:
-                self.proc.wait(10)
+                self.proc.wait(3)
             except subprocess.TimeoutExpired:
                 pass
         try:

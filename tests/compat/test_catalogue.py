@@ -40,3 +40,7 @@ def test_every_case_named_exists_and_runs_on_both_servers():
 
 def test_docs_compat_md_is_fresh():
     assert DOC.read_text() == catalogue.render(), "run: python -m tests.compat.catalogue > docs/compat.md"
+
+
+def test_uisge_passes_everything_uwsgi_passes():
+    assert not catalogue.gaps()

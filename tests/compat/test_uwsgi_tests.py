@@ -421,7 +421,7 @@ DEMOS: dict[str, tuple[list[str], str | None, dict[str, list[str]]]] = {
     # a thread started at import raises signal 17 once uwsgi.ready(); nobody registered it
     "tests/runningthread.py": (["--master", "--need-app=false"], None, {
         "uwsgi": [r"thread started", r"\n5\n", r"error managing signal 17"],
-        "uisge": [r"thread started", r"\n5\n", r"signal 17 is not registered by any process"]}),
+        "uisge": [r"thread started", r"\n5\n", r"signal 17 reached worker 1 \(pid: \d+\), which has no handler for it"]}),
     # register_rpc then rpc(None, name) at import: 2.0.31 cannot call it before the workers exist
     "tests/rpc.py": (["--master", "--need-app=false"], None, {
         "uwsgi": [r"ValueError: unable to call rpc function"],
@@ -546,7 +546,7 @@ def load(port: int, clients: int, seconds: float) -> int:
 
 def test_threads_atexit_py_runs_atexit_when_max_requests_recycles(binary, uwsgi_source, tmp_path):
     """tests/threads_atexit.py (uWSGI PR 2615) with its header's command line, its `hey -c 32 -z 5m` load cut to
-    10 s: a worker recycled by max-requests (after min-worker-lifetime) runs its atexit handlers, which remove the
+    8 s: a worker recycled by max-requests (after min-worker-lifetime) runs its atexit handlers, which remove the
     stamp file each worker writes, so only the live worker's stamp is left."""
     copy(uwsgi_source, tmp_path, "tests/threads_atexit.py")
     port = free_port()
@@ -555,7 +555,7 @@ def test_threads_atexit_py_runs_atexit_when_max_requests_recycles(binary, uwsgi_
                                "--min-worker-lifetime", "6", "--lazy-apps"], tmp_path, tmp_path / "u.log")
     try:
         server.wait_port(port)
-        assert load(port, 32, 10) > 40
+        assert load(port, 32, 8) > 40
         server.wait_log(r"removing \./uwsgi_worker\d+\.txt")
         deadline = time.monotonic() + 20
         while len(list(tmp_path.glob("uwsgi_worker*.txt"))) != 1:
@@ -567,7 +567,7 @@ def test_threads_atexit_py_runs_atexit_when_max_requests_recycles(binary, uwsgi_
 
 def test_threads_heavy_py_recycles_busy_threaded_workers_without_mercy_kills(binary, uwsgi_source, tmp_path):
     """tests/threads_heavy.py (uWSGI PR 2615) with its header's command line, its `hey -c 16 -z 3m` load cut to
-    10 s: workers with 8 threads busy computing are recycled by max-requests and leave in time: no "NO MERCY"."""
+    8 s: workers with 8 threads busy computing are recycled by max-requests and leave in time: no "NO MERCY"."""
     port = free_port()
     server = Instance(binary, ["--wsgi-file", "tests/threads_heavy.py", "--master", "--http-socket",
                                f"127.0.0.1:{port}", "--workers", "4", "--threads", "8", "--max-requests", "20",
@@ -575,8 +575,22 @@ def test_threads_heavy_py_recycles_busy_threaded_workers_without_mercy_kills(bin
                       tmp_path / "u.log")
     try:
         server.wait_port(port)
-        assert load(port, 16, 10) > 80
+        assert load(port, 16, 8) > 80
         text = server.wait_log(r"The work of process \d+ .*is done")
         assert "MERCY" not in text
     finally:
         server.stop()
+
+
+def test_spooler_decorators_ini_pyrun_beside_a_spooler(binary, uwsgi_source, tmp_path):
+    """t/python/spooler_decorators/: `pyrun` with a master and a spooler (uWSGI's command mode: the script runs in
+    the one worker while the spooler runs its tasks). @spool, @spoolraw and pass_arguments tasks each raise signal
+    20, which the script waits for five times with uwsgi.signal_wait(20); then its unittest passes."""
+    copy(uwsgi_source, tmp_path, *[f"t/python/spooler_decorators/{name}" for name in
+                                   ("spooler_decorator_test.ini", "spooler_decorator_tests.py", "spooler_handlers.py")])
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    rc, out = run_to_exit(binary, ["t/python/spooler_decorators/spooler_decorator_test.ini"], tmp_path,
+                          env={"SPOOLER_DIR": str(spool)})
+    assert rc == 0 and "Signal received!" in out and "Ran 1 test" in out and "\nOK" in out, out[-3000:]
+    assert "We have a problem!" not in out

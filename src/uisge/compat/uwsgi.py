@@ -238,7 +238,7 @@ def signal_wait(signum: int | None = None) -> None:
         if channel in ready:
             message = channel.receive()
             if message and message[:1] == b"s" and len(message) > 1:
-                _RT.handle(message)
+                _RT.handle(message, waiting=True)
                 got.append(message[1])
         if control is not None and control in ready:
             try:
@@ -250,7 +250,7 @@ def signal_wait(signum: int | None = None) -> None:
             left, at = bytearray(), 0
             while data and at < len(data):  # b"S" + number: a signal for this worker; the rest is the loop's
                 if data[at:at + 1] == b"S" and at + 1 < len(data):
-                    _RT.handle(b"s" + data[at + 1:at + 2])
+                    _RT.handle(b"s" + data[at + 1:at + 2], waiting=True)
                     got.append(data[at + 1])
                     at += 2
                 else:

@@ -63,6 +63,11 @@ def become_worker(master, wid: int, ctl: socket.socket, slot: int) -> None:
             mounts = tuple(mountpoint for mountpoint, _app in apps)
             RT.workers_info = lambda: workers_info(board_reader, mounts)
             RT.total_requests = lambda: sum(w["requests"] for w in workers_info(board_reader, mounts))
+        if RT.command:  # command mode: this worker runs the `pyrun` script, and its end is the instance's
+            from uisge.cli import run_script
+
+            code = run_script(RT.command)
+            return
         reopen = (lambda: logfile.reopen(master.log_path)) if master.log_path else None
         board = master.board.writer(slot, wid) if master.board is not None else None
         code = Worker(master.opts, master.listeners, apps, wid, control=ctl, reopen_log=reopen, board=board).run()

@@ -339,8 +339,13 @@ class Master:
         """A worker, mule or spooler was reaped: the policy says what follows."""
         if child.ctl is not None:
             child.ctl.close()
-        self._apply(policy.buried(child, os.waitstatus_to_exitcode(status), self.children, self.facts(),
-                                  self.memory))
+        code = os.waitstatus_to_exitcode(status)
+        if RT.command and child.kind == "worker" and not self.stopping:  # the `pyrun` script ended: so does all
+            self.exit_code = code if code >= 0 else 1
+            say(f"the pyrun script {RT.command} ended (exit code {code})")
+            self.stop("brutal", "end of the pyrun script")
+            return
+        self._apply(policy.buried(child, code, self.children, self.facts(), self.memory))
 
     def aux_leave(self, graceful: bool) -> None:
         for child in self.aux.values():

@@ -47,11 +47,9 @@ def registration(master, entry: dict) -> None:
 def route(master, num: int, target: str | None) -> None:
     """Deliver uWSGI signal `num` to its target (reference §7.2)."""
     if target is None:
-        if num not in RT.targets:
-            say(f"[uwsgi-signal] signal {num} is not registered by any process: nothing to run (register it "
-                f"with uwsgi.register_signal() or a uwsgidecorators decorator)")
-            return
-        target = RT.targets[num]
+        # a signal nobody registered still goes to a worker, as on uWSGI: one waiting in uwsgi.signal_wait()
+        # takes it; any other says it has no handler for it
+        target = RT.targets.get(num, "")
     message = b"s" + bytes([num])
     channels = RT.channels
     ok = True

@@ -39,6 +39,7 @@ class Runtime:
         self.targets: dict[int, str] = {}  # master: signal -> target, from every process's registrations
         self.pending: list[dict] = []  # master: timers/crons/monitors registered before the scheduler ran
         self.started_on = int(time.time())
+        self.command: str | None = None  # `pyrun` beside spoolers/mules: the script worker 1 runs (command mode)
         self.ready = False  # uwsgi.ready(): the master has spawned its processes (a child is born into it)
         self.mule_ids: list[int] = []
         self.farms: dict[str, list[int]] = {}
@@ -115,8 +116,9 @@ class Runtime:
             say(f"*** SIGNAL QUEUE IS FULL or gone: {message.get('op')} for signal {message.get('num')} from "
                 f"{self.role} {self.worker_id or self.mule_id} was not delivered to the master ***")
 
-    def handle(self, message: bytes) -> bytes | None:
-        """Run a signal delivered to this process (b's' + number); other messages are returned as they are."""
+    def handle(self, message: bytes, waiting: bool = False) -> bytes | None:
+        """Run a signal delivered to this process (b's' + number); other messages are returned as they are.
+        `waiting`: uwsgi.signal_wait() took it, so having no handler for it is fine."""
         if message[:1] != b"s" or len(message) < 2:
             return message
         num = message[1]
@@ -125,6 +127,8 @@ class Runtime:
         self.last_signal = num
         entry = self.handlers.get(num)
         if entry is None:
+            if waiting:
+                return None
             say(f"[uwsgi-signal] signal {num} reached {self.role} {self.worker_id or self.mule_id} (pid: "
                 f"{os.getpid()}), which has no handler for it: register it before fork (non-lazy app) or in this "
                 f"process")
