@@ -108,7 +108,6 @@ def _pyrun(path: str, opts) -> int:
     """`--pyrun FILE`: the script runs as __main__ with the `uwsgi` module importable: in this process, or,
     when a master has spoolers or mules to run beside it (uWSGI's command mode), in the instance's one worker;
     the instance ends when the script does, with its exit code."""
-    import runpy
     from dataclasses import replace
 
     from uisge import compat
