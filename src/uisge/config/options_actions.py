@@ -16,7 +16,8 @@ OPTIONS = (
     opt("connect-and-read", "address", "Print what a stats socket sends, then exit.", action=True,
         metavar="ADDRESS"),
     opt("pyrun", "path", "Run a Python script as __main__ (with `import uwsgi` available, as in uWSGI), then exit "
-        "with its status.", action=True, metavar="FILE"),
+        "with its status. With `master` and a spooler or mules, uWSGI's command mode: the script runs in the one "
+        "worker while they run beside it, and the instance ends with it.", action=True, metavar="FILE"),
     opt("check", "flag", "Load the configuration, print every effective option with its origin and the "
         "warnings, and exit (non-zero on errors).", aliases=("check-config",), action=True),
     opt("show-config", "flag", "Print the configuration as ini, then continue.", ),
