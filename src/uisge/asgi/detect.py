@@ -1,0 +1,15 @@
+"""Which interface an app callable speaks: "asgi" for a coroutine function or an object whose __call__ is one
+(Django's ASGIHandler, Starlette, FastAPI, any ASGI middleware class instance), "wsgi" otherwise. Pure."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+
+def interface(app: Any) -> str:
+    if inspect.iscoroutinefunction(app):
+        return "asgi"
+    if not inspect.isclass(app) and inspect.iscoroutinefunction(getattr(app, "__call__", None)):
+        return "asgi"
+    return "wsgi"

@@ -1,0 +1,53 @@
+"""The ASGI HTTP connection scope of a request, from the environ the WSGI path builds for it (so both protocols,
+mountpoints, X-Forwarded-Proto from trusted peers and every request check are shared) and, for HTTP, the raw
+header list as received (ASGI keeps duplicates and order; the environ merges them). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ASGI = {"version": "3.0", "spec_version": "2.3"}
+_VERSIONS = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0", "HTTP/2": "2", "HTTP/2.0": "2"}
+_CGI_HEADERS = {"CONTENT_TYPE": b"content-type", "CONTENT_LENGTH": b"content-length"}
+
+
+def http_scope(env: dict[str, Any], raw_headers: list | None, state: dict | None = None) -> dict[str, Any]:
+    """`raw_headers`: the HTTP head's (name, value) byte pairs; None for a uwsgi request, whose headers are
+    the environ's HTTP_* vars (nginx sends them so) plus CONTENT_TYPE and CONTENT_LENGTH."""
+    uri = env.get("REQUEST_URI", "")
+    raw_path = uri.partition("?")[0].encode("latin-1") or env.get("PATH_INFO", "/").encode("latin-1")
+    if raw_headers is None:
+        headers = [(_CGI_HEADERS[k], v.encode("latin-1")) for k in _CGI_HEADERS if (v := env.get(k))]
+        headers += [(k[5:].lower().replace("_", "-").encode("latin-1"), v.encode("latin-1"))
+                    for k, v in env.items() if k[:5] == "HTTP_"]
+    else:
+        headers = [(name.lower(), value) for name, value in raw_headers]
+    scope = {
+        "type": "http",
+        "asgi": ASGI,
+        "http_version": _VERSIONS.get(env.get("SERVER_PROTOCOL", ""), "1.1"),
+        "method": env.get("REQUEST_METHOD", "GET"),
+        "scheme": env.get("wsgi.url_scheme", "http"),
+        # the whole path, root_path included (as uvicorn and Starlette's router read it); the environ holds it
+        # decoded as latin-1 (PEP 3333), ASGI wants it decoded as UTF-8
+        "path": (env.get("SCRIPT_NAME", "") + env.get("PATH_INFO", "")).encode("latin-1").decode("utf-8", "replace"),
+        "raw_path": raw_path,
+        "query_string": env.get("QUERY_STRING", "").encode("latin-1"),
+        "root_path": env.get("SCRIPT_NAME", ""),
+        "headers": headers,
+        "client": _peer(env.get("REMOTE_ADDR"), env.get("REMOTE_PORT")),
+        "server": _peer(env.get("SERVER_NAME"), env.get("SERVER_PORT")),
+    }
+    if state is not None:
+        scope["state"] = dict(state)  # lifespan state: a shallow copy per request, as the spec asks
+    return scope
+
+
+def _peer(host: str | None, port: str | None) -> list | None:
+    if not host:
+        return None
+    try:
+        return [host, int(port or 0)]
+    except ValueError:
+        return [host, 0]
