@@ -15,6 +15,7 @@ import sys
 import traceback
 from typing import Any, Callable
 
+from uisge.asgi.detect import interface
 from uisge.errors import AppLoadError
 
 WSGIApp = Callable[..., Any]
@@ -102,6 +103,10 @@ def _callable_of(mod: Any, name: str, where: str) -> WSGIApp:
                                traceback.format_exc()) from None
     if not callable(obj):
         raise AppLoadError(f"{attr!r} in {where} is a {type(obj).__name__}, not a WSGI callable")
+    if interface(obj) == "asgi":  # called as WSGI it would only answer 500s ("coroutine never awaited")
+        raise AppLoadError(f"{attr!r} in {where} is an ASGI app (an async callable), and this uisge serves WSGI "
+                           f"apps only (ASGI is being added: issue 16). Point `module` or `wsgi-file` at the WSGI "
+                           f"entry point instead (Django: `mysite.wsgi:application`)")
     return obj
 
 
