@@ -120,7 +120,7 @@ def _pyrun(path: str, opts) -> int:
 
         RT.command = path
         values = {**opts.values, "processes": 1, "threads": 1, "socket": (), "http-socket": (), "http": (),
-                  "cheaper": None}
+                  "cheaper": 0}
         return serve(replace(opts, values=values), [])
 
     RT.opts = opts
