@@ -25,7 +25,8 @@ from uisge.tasks import instance
 # imported here, as root, before `uid`/`gid` drop privileges: afterwards the package may be unreadable
 from uisge.compat import uwsgi as _uwsgi_module  # noqa: F401
 from uisge.tasks import daemons as _daemons, mule as _mule, scheduler as _scheduler, spooler as _spooler  # noqa: F401
-from uisge.worker.loop import Listener, Worker
+from uisge.worker.aloop import worker_class
+from uisge.worker.loop import Listener
 from uisge.wsgi.adapter import FileWrapper
 from uisge.wsgi.environ import base_environ
 from uisge.wsgi.loader import load_apps, prepare_environment
@@ -273,7 +274,7 @@ def serve(opts, argv: list[str]) -> int:
         notify.notify("READY=1", "STATUS=serving")
         daemon.say_ready(ready_fd)
         try:
-            return Worker(opts, listeners, apps, 1).run()
+            return worker_class(apps)(opts, listeners, apps, 1).run()
         finally:
             vacuum(opts, listeners)
     daemon.say_ready(ready_fd)
@@ -291,7 +292,7 @@ def _fork_workers(opts, listeners, apps) -> int:
         if pid == 0:
             code = 1
             try:
-                code = Worker(opts, listeners, apps, wid).run()
+                code = worker_class(apps)(opts, listeners, apps, wid).run()
             except BaseException:  # noqa: BLE001
                 traceback.print_exc()
             finally:

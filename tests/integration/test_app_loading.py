@@ -22,13 +22,6 @@ def test_missing_callable_names_what_is_there(tmp_path):
     assert "callables there: app" in result.stderr
 
 
-def test_an_asgi_app_is_refused_with_the_wsgi_entry_point_to_use(tmp_path):
-    (tmp_path / "asgi.py").write_text("async def application(scope, receive, send):\n    pass\n")
-    result = run_uisge("--http-socket", "127.0.0.1:0", "--module", "asgi:application", cwd=tmp_path)
-    assert result.returncode == 22
-    assert "'application' in module asgi is an ASGI app" in result.stderr and "mysite.wsgi:application" in result.stderr
-
-
 def test_module_callable_and_chdir_pythonpath_env(tmp_path):
     pkg = tmp_path / "proj" / "site1"
     pkg.mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""ASGI 3 apps (issue 16): telling them from WSGI apps, and the connection scope built from the same request
-head and environ the WSGI path uses. Pure functions; no I/O here. Not served yet: the worker's asyncio loop
-that will run these apps is the next step of issue 16; until then the loader refuses an ASGI app, naming the
-WSGI entry point to use instead."""
+"""ASGI 3 apps (issue 16): telling them from WSGI apps (detect.py), the connection scope built from the same
+request head and environ the WSGI path uses (scope.py), lifespan once per worker (lifespan.py), and the runner
+that runs each request as a task on the worker's asyncio loop (runner.py; the loop is worker/aloop.py).
+HTTP over `http`/`http-socket` and the uwsgi protocol; websockets are not served yet."""

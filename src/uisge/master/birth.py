@@ -18,7 +18,7 @@ from uisge.master import procname
 from uisge.master.scoreboard import Board
 from uisge.tasks.runtime import RT
 from uisge.worker.health import PAGE
-from uisge.worker.loop import Worker
+from uisge.worker.aloop import worker_class
 
 EXIT_APP = 22
 FORWARDED = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1}
@@ -70,7 +70,8 @@ def become_worker(master, wid: int, ctl: socket.socket, slot: int) -> None:
             return
         reopen = (lambda: logfile.reopen(master.log_path)) if master.log_path else None
         board = master.board.writer(slot, wid) if master.board is not None else None
-        code = Worker(master.opts, master.listeners, apps, wid, control=ctl, reopen_log=reopen, board=board).run()
+        code = worker_class(apps)(master.opts, master.listeners, apps, wid, control=ctl, reopen_log=reopen,
+                                  board=board).run()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:  # noqa: BLE001 - a worker must never return into the master's loop

@@ -103,6 +103,8 @@ class Conn:
 class Pipeline:
     """The request path of one worker: what the event loop calls for each connection event."""
 
+    forget_on_close = False  # the loop is asyncio's (worker/aloop.py): unregister a descriptor before closing it
+
     def __init__(self, worker, opts, apps: list[tuple[str, Callable]], log: RequestLog, health, board, static,
                  current) -> None:
         self.worker = worker  # the loop: its epoll set, `now`, `running`, `stopping`
@@ -481,6 +483,8 @@ class Pipeline:
         if conn.sink is not None:
             conn.sink.discard()
             conn.sink = None
+        if self.forget_on_close:
+            self.ep.forget(fd)  # (an asyncio loop's selector keeps closed descriptors otherwise)
         try:
             os.close(fd)  # closing the descriptor takes it out of the epoll set: no epoll_ctl(DEL) needed
         except OSError:

@@ -103,10 +103,6 @@ def _callable_of(mod: Any, name: str, where: str) -> WSGIApp:
                                traceback.format_exc()) from None
     if not callable(obj):
         raise AppLoadError(f"{attr!r} in {where} is a {type(obj).__name__}, not a WSGI callable")
-    if interface(obj) == "asgi":  # called as WSGI it would only answer 500s ("coroutine never awaited")
-        raise AppLoadError(f"{attr!r} in {where} is an ASGI app (an async callable), and this uisge serves WSGI "
-                           f"apps only (ASGI is being added: issue 16). Point `module` or `wsgi-file` at the WSGI "
-                           f"entry point instead (Django: `mysite.wsgi:application`)")
     return obj
 
 
@@ -164,6 +160,13 @@ def load_apps(opts) -> list[tuple[str, WSGIApp]]:
             target = f"{module}:{_factory(attr, opts)}"
         # kept as written (`/foo/` stays `/foo/`: uWSGI gives it as SCRIPT_NAME); `/` is the root, ""
         apps.append((mountpoint if mountpoint.rstrip("/") else "", load_target(target, name)))
+    kinds = {interface(app) for _, app in apps}
+    if len(kinds) > 1:
+        raise AppLoadError("the apps mix WSGI and ASGI callables: one instance serves one kind (its workers run "
+                           "either plain calls or an asyncio loop); run the two kinds as two instances")
+    if kinds == {"asgi"} and opts.harakiri:
+        raise AppLoadError(f"`harakiri = {opts.harakiri}` ({opts.origin('harakiri')}) is not applied to ASGI "
+                           f"apps yet (issue 16): remove it for this app, or serve its WSGI entry point")
     return apps
 
 

@@ -1,0 +1,115 @@
+"""ASGI apps served by the same master and workers (issue 16, first part): HTTP and the uwsgi protocol,
+streamed bodies both ways, keep-alive, lifespan, errors, static-map before the app."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import os
+import signal
+import time
+
+from tests.conftest import run_uisge
+from tests.integration.server import APPS, Server, read_response, recv_all
+from uisge.protocol.uwsgi import encode_packet
+
+APP = str(APPS / "asgiapp.py")
+
+
+def test_hello_keepalive_lifespan_state_and_shutdown(tmp_path):
+    server = Server(["--master", "--processes", "2", "--http-socket", "127.0.0.1:0", "--wsgi-file", APP],
+                    cwd=str(tmp_path), env={"PYTHONUNBUFFERED": "1"})
+    try:
+        assert server.wait_log("LIFESPAN STARTUP", 10)
+        with server.connect() as sock:
+            for i in range(100):  # one connection, 100 requests
+                sock.sendall(f"GET /hello/{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                status, headers, body = read_response(sock)
+                assert status == 200 and body == f"GET /hello/{i} 1.1 started".encode(), body
+        assert server.log().count("LIFESPAN STARTUP") == 2  # once per worker
+    finally:
+        os.kill(server.proc.pid, signal.SIGTERM)
+        server.proc.wait(20)
+        server.stop()
+    assert server.log().count("LIFESPAN SHUTDOWN") == 2
+
+
+def test_streamed_post_echo_and_streamed_response(tmp_path):
+    server = Server(["--http-socket", "127.0.0.1:0", "--wsgi-file", APP, "--post-buffering", "65536"],
+                    cwd=str(tmp_path))
+    try:
+        data = os.urandom(5 * 1024 * 1024)
+        with server.connect() as sock:
+            sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(data) + data)
+            status, headers, body = read_response(sock)
+            assert status == 200 and hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
+            sock.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+            status, headers, body = read_response(sock)
+            assert status == 200 and headers.get("transfer-encoding") == "chunked" and body == b"one two three"
+    finally:
+        server.stop()
+
+
+def test_uwsgi_protocol_app_error_and_concurrency(tmp_path):
+    server = Server(["--socket", "127.0.0.1:0", "--http-socket", "127.0.0.1:0", "--wsgi-file", APP],
+                    cwd=str(tmp_path))
+    try:
+        with server.connect("uwsgi") as sock:
+            sock.sendall(encode_packet({"REQUEST_METHOD": "GET", "PATH_INFO": "/via-nginx", "REQUEST_URI": "/via-nginx",
+                                        "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1", "SERVER_NAME": "x",
+                                        "SERVER_PORT": "80", "REMOTE_ADDR": "10.0.0.1", "REMOTE_PORT": "5000",
+                                        "HTTP_HOST": "x"}))
+            raw = recv_all(sock)
+        assert raw.startswith(b"HTTP/1.1 200 OK\r\n") and raw.endswith(b"GET /via-nginx 1.1 started"), raw
+        with server.connect() as sock:
+            sock.sendall(b"GET /error HTTP/1.1\r\nHost: x\r\n\r\n")
+            status, _, _ = read_response(sock)
+        assert status == 500 and server.wait_log("RuntimeError: the view failed")
+
+        def slow() -> float:  # 20 requests sleeping 0.5 s each, on one worker without threads
+            started = time.monotonic()
+            with server.connect() as sock:
+                sock.sendall(b"GET /sleep?0.5 HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert read_response(sock)[2] == b"slept"
+            return time.monotonic() - started
+
+        with concurrent.futures.ThreadPoolExecutor(20) as pool:
+            took = max(pool.map(lambda _: slow(), range(20)))
+        assert took < 2.5, took  # awaited side by side, not one after another (10 s)
+    finally:
+        server.stop()
+
+
+def test_static_map_answers_before_the_app(tmp_path):
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "a.css").write_text("body{}")
+    server = Server(["--http-socket", "127.0.0.1:0", "--wsgi-file", APP, "--static-map",
+                     f"/static={tmp_path / 'static'}"], cwd=str(tmp_path))
+    try:
+        with server.connect() as sock:
+            sock.sendall(b"GET /static/a.css HTTP/1.1\r\nHost: x\r\n\r\n")
+            status, headers, body = read_response(sock)
+            assert status == 200 and body == b"body{}" and headers["content-type"].startswith("text/css")
+            sock.sendall(b"GET /app HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_response(sock)[2] == b"GET /app 1.1 started"
+    finally:
+        server.stop()
+
+
+def test_lifespan_startup_failure_stops_with_the_apps_message(tmp_path):
+    result = run_uisge("--master", "--http-socket", "127.0.0.1:0", "--wsgi-file", APP, cwd=tmp_path,
+                       env={"ASGI_FAIL_STARTUP": "1"})
+    assert result.returncode == 22
+    assert "the app's lifespan startup failed: no database" in result.stderr
+
+
+def test_a_mix_of_wsgi_and_asgi_apps_is_refused(tmp_path):
+    (tmp_path / "w.py").write_text("def application(e, s):\n    s('200 OK', [])\n    return [b'x']\n")
+    result = run_uisge("--http-socket", "127.0.0.1:0", "--wsgi-file", APP, "--mount", f"/w={tmp_path / 'w.py'}",
+                       cwd=tmp_path)
+    assert result.returncode == 22 and "mix WSGI and ASGI" in result.stderr
+
+
+def test_harakiri_is_refused_for_an_asgi_app_until_it_applies(tmp_path):
+    result = run_uisge("--http-socket", "127.0.0.1:0", "--wsgi-file", APP, "--harakiri", "30", cwd=tmp_path)
+    assert result.returncode == 22 and "`harakiri = 30` (argv" in result.stderr and "not applied to ASGI" in result.stderr
