@@ -31,12 +31,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 APP = HERE / "app.py"
+ASGI_APP = HERE / "asgi_app.py"
 # the minimal pure-Python connection loop, a yardstick (shared/ beside the repository's clone)
 FLOOR = HERE.parent.parent / "shared" / "calibration" / "floor_conn.py"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PEERS = HERE / ".peers"
 STATIC = HERE / "static"  # bench/static/small.css, served by the `static` scenario
-PEER_PACKAGES = ["uwsgi", "gunicorn", "granian"]
+PEER_PACKAGES = ["uwsgi", "gunicorn", "granian", "uvicorn"]
+PEER_LIBRARIES = ["httptools", "uvloop"]  # uvicorn's fast parser and loop (no command of their own)
 SERVER_CPU, LOAD_CPU = "0", "1"
 MARK_BEGIN, MARK_END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
@@ -72,6 +74,8 @@ SCENARIOS = [
     Scenario("static", "A 1 KiB CSS file through `static-map`, keep-alive, 50 connections; `uisge-hello` is the "
              "same uisge answering hello world from the app, in the same run",
              path="/static/small.css", servers=("uisge", "uisge-hello", "uwsgi")),
+    Scenario("asgi-hello", "ASGI hello world, keep-alive, 50 connections (uvicorn with httptools and uvloop, "
+             "granian's ASGI interface)", servers=("uisge-asgi", "uvicorn", "granian-asgi")),
     Scenario("stats-polled", "Hello world, keep-alive, 50 connections, uisge with a master and `stats`: "
              "unpolled vs a client reading the stats every 100 ms", servers=("uisge-stats", "uisge-stats-polled")),
 ]
@@ -102,11 +106,11 @@ def install_peers() -> dict[str, str]:
         subprocess.run([sys.executable, "-m", "venv", str(PEERS)], check=True)
     missing = [p for p in PEER_PACKAGES if not (PEERS / "bin" / p).exists()]
     if missing:
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *missing], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *missing, *PEER_LIBRARIES], check=True)
     out = subprocess.run([str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True,
                          check=True).stdout
     versions = dict(line.split("==", 1) for line in out.splitlines() if "==" in line)
-    return {p: versions.get(p, "?") for p in ("uWSGI", "gunicorn", "granian")}
+    return {p: versions.get(p, "?") for p in ("uWSGI", "gunicorn", "granian", "uvicorn", "uvloop")}
 
 
 def server_command(name: str, scenario: Scenario, port: int, sock_path: str, stats_port: int = 0) -> list[str]:
@@ -128,6 +132,16 @@ def server_command(name: str, scenario: Scenario, port: int, sock_path: str, sta
                 "--chdir", str(HERE), "app:application"]
     address = f"127.0.0.1:{port}"
     static = ["--static-map", f"/static={STATIC}"] if scenario.name == "static" else []
+    if name == "uisge-asgi":
+        return [sys.executable, "-m", "uisge", "--http-socket", address, "--wsgi-file", str(ASGI_APP),
+                "--disable-logging"]
+    if name == "uvicorn":
+        return [str(peers / "uvicorn"), "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http",
+                "httptools", "--no-access-log", "--log-level", "warning", "--app-dir", str(HERE),
+                "asgi_app:application"]
+    if name == "granian-asgi":
+        return [str(peers / "granian"), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", "1", "--working-dir", str(HERE), "asgi_app:application"]
     if name in ("uisge", "uisge-hello"):
         return [sys.executable, "-m", "uisge", "--http-socket", address, "--wsgi-file", str(APP), *log, *static]
     if name == "uwsgi":
@@ -363,7 +377,8 @@ def render(scenarios, results, versions, args) -> str:
     lines = [
         f"Made by `{cmd}` on {time.strftime('%Y-%m-%d')}: {platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, uWSGI {versions['uWSGI']}, gunicorn {versions['gunicorn']}, "
-        f"granian {versions['granian']}. Server on CPU 0, wrk (and nginx) on CPU 1; median of "
+        f"granian {versions['granian']}, uvicorn {versions['uvicorn']} (uvloop {versions['uvloop']}). "
+        f"Server on CPU 0, wrk (and nginx) on CPU 1; median of "
         f"{args.rounds} runs of {args.duration:g} s each.",
         "",
     ]
