@@ -384,14 +384,15 @@ def render(scenarios, results, versions, args) -> str:
     ]
     for scenario in scenarios:
         res = results[scenario.name]
-        ours, ours_cpu = res.get("uisge", (0.0, 0, 0, 0.0))[0], res.get("uisge", (0.0, 0, 0, 0.0))[3]
+        us = scenario.servers[0]  # uisge, or its variant the scenario is about (uisge-asgi, uisge-stats)
+        ours, ours_cpu = res.get(us, (0.0, 0, 0, 0.0))[0], res.get(us, (0.0, 0, 0, 0.0))[3]
         lines += [f"**{scenario.title}**", "",
                   "| server | requests/s | uisge req/s is | server CPU per request | uisge CPU is | errors |",
                   "|---|---:|---:|---:|---:|---:|"]
         for name in scenario.servers:
             rps, errors, total, cpu = res[name]
-            ratio = "" if name == "uisge" or not rps or not ours else f"{ours / rps:.2f}x"
-            cpu_ratio = "" if name == "uisge" or not cpu or not ours_cpu else f"{ours_cpu / cpu:.2f}x"
+            ratio = "" if name == us or not rps or not ours else f"{ours / rps:.2f}x"
+            cpu_ratio = "" if name == us or not cpu or not ours_cpu else f"{ours_cpu / cpu:.2f}x"
             err = f"{errors}/{total}" if errors else "0"
             lines.append(f"| {name} | {rps:,.0f} | {ratio} | {cpu:.1f} µs | {cpu_ratio} | {err} |")
         lines.append("")
