@@ -14,8 +14,8 @@ from typing import Any
 
 from uisge.asgi.scope import http_scope
 from uisge.errors import ClientGone
-from uisge.wsgi.adapter import AppError
 from uisge.protocol.status import reason
+from uisge.wsgi.adapter import AppError
 
 DONE, WAIT, GONE = 1, 2, 3  # (worker/connection.py's step results)
 READ_BLOCK = 65536
@@ -24,8 +24,7 @@ READ_BLOCK = 65536
 class AsyncRunner:
     wake_fd = -1
     size = 1 << 30  # no limit on requests in flight: a waiting coroutine costs no thread
-    busy = 0
-    inline = False  # results come later, through `returned`
+    busy = 0  # requests in flight (results come later, through the pipeline's returned())
 
     def __init__(self, pipeline, loop: asyncio.AbstractEventLoop) -> None:
         self.pipeline = pipeline
@@ -77,11 +76,10 @@ class AsyncRunner:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - an app failure costs its request, not the worker
-                    if resp.head_sent and not resp.done:
-                        resp.fail(exc, env)
-                        result = GONE  # a head went out: the response is cut
-                    else:
-                        resp.fail(exc, env)
+                    cut = resp.head_sent and not resp.done  # a head went out: the response can only be cut
+                    resp.fail(exc, env)
+                    if cut:
+                        result = GONE
                 finally:
                     cycle.finished()
                 if result == DONE:
