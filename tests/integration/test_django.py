@@ -1,6 +1,6 @@
 """A real Django project (made by `django-admin startproject`, as seed 000 does) served by uisge:
 straight over HTTP with `chdir` + `wsgi-file` (seed 000's ini), and behind a real nginx with
-`module = mysite.wsgi:application` over a unix socket (seed 001)."""
+`module = mysite.wsgi:application` over a unix socket (seed 001); its `asgi.py` with an async view, both ways."""
 
 from __future__ import annotations
 
@@ -72,6 +72,34 @@ def test_django_module_behind_nginx_unix_socket(project, tmp_path):
         assert status == 302 and headers["Location"] == "/admin/login/?next=/admin/"
         status, _, _ = get(nginx.port, "/no-such-page/")
         assert status == 404
+    finally:
+        nginx.stop()
+        server.stop()
+
+
+def test_django_asgi_async_view_directly_and_behind_nginx(tmp_path):
+    """`django-admin startproject` plus an `async def` view, served from `mysite.asgi:application`: over HTTP,
+    and behind a real nginx with uwsgi_pass on a unix socket. Django does not speak lifespan: one notice."""
+    root = tmp_path / "asgi-project"
+    root.mkdir()  # (startproject into a directory wants it to exist)
+    subprocess.run([sys.executable, "-m", "django", "startproject", "mysite", str(root)], check=True, timeout=60)
+    with open(root / "mysite" / "urls.py", "a") as urls:
+        urls.write("\n\nimport asyncio\nfrom django.http import HttpResponse\nfrom django.urls import path as _path\n\n\n"
+                   "async def hello(request):\n    await asyncio.sleep(0.01)\n"
+                   "    return HttpResponse(f'async hello {request.path}')\n\n\n"
+                   "urlpatterns.append(_path('hello/', hello))\n")
+    sock = tmp_path / "asgi.sock"
+    server = Server(["--socket", str(sock), "--http-socket", "127.0.0.1:0", "--chdir", str(root), "--module",
+                     "mysite.asgi:application", "--master", "--processes", "2"], cwd=str(tmp_path))
+    nginx = Nginx.uwsgi_pass(tmp_path, f"unix:{sock}")
+    try:
+        _host, port = server.address("HTTP")
+        assert get(port, "/hello/")[::2] == (200, "async hello /hello/")
+        status, _, body = get(nginx.port, "/hello/")
+        assert (status, body) == (200, "async hello /hello/"), server.log() + nginx.error_log()
+        status, _, body = get(nginx.port, "/admin/login/?next=/admin/")
+        assert status == 200 and "Django administration" in body
+        assert "does not speak ASGI lifespan" in server.log()
     finally:
         nginx.stop()
         server.stop()
