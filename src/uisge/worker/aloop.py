@@ -108,7 +108,7 @@ class AsyncWorker(Worker):
         if error is not None:
             self.log.error(f"uisge worker {self.worker_id}: the app's lifespan startup failed: {error}")
             return EXIT_APP
-        if not lifespan.supported:
+        if not lifespan.supported and self.worker_id == 1:  # (said once, not by every worker)
             self.log.error(f"uisge worker {self.worker_id}: the app does not speak ASGI lifespan ({lifespan.reason}); "
                            f"serving without startup and shutdown events")
         for fd, listener in self.listeners.items():
