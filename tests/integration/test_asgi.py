@@ -34,6 +34,20 @@ def test_hello_keepalive_lifespan_state_and_shutdown(tmp_path):
     assert server.log().count("LIFESPAN SHUTDOWN") == 2
 
 
+def test_pipelined_requests_arrive_while_one_is_running(tmp_path):
+    """Three requests in one write: the 2nd and 3rd arrive while the 1st is awaited (the connection is not
+    watched then); each is answered in order."""
+    server = Server(["--http-socket", "127.0.0.1:0", "--wsgi-file", APP], cwd=str(tmp_path))
+    try:
+        with server.connect() as sock:
+            sock.sendall(b"GET /sleep?0.2 HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                         b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert [read_response(sock)[2] for _ in range(3)] == [b"slept", b"GET /a 1.1 started",
+                                                                    b"GET /b 1.1 started"]
+    finally:
+        server.stop()
+
+
 def test_streamed_post_echo_and_streamed_response(tmp_path):
     server = Server(["--http-socket", "127.0.0.1:0", "--wsgi-file", APP, "--post-buffering", "65536"],
                     cwd=str(tmp_path))

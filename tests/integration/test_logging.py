@@ -148,3 +148,31 @@ def test_logto2_is_opened_as_the_user_privileges_drop_to(tmp_path_factory):
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_log_this_request_logs_one_request_with_disable_logging_and_sendfile_ranges(tmp_path):
+    """uwsgi.log_this_request() writes that request's line although the log is off; uwsgi.sendfile() sends a
+    file (here from `pos`, `filesize` bytes of it) as the body."""
+    (tmp_path / "data.txt").write_bytes(b"0123456789")
+    (tmp_path / "app.py").write_text(
+        "import uwsgi\n"
+        "def application(env, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    if env['PATH_INFO'] == '/logme':\n"
+        "        uwsgi.log_this_request()\n"
+        "    if env['PATH_INFO'] == '/file':\n"
+        "        return uwsgi.sendfile('data.txt', 0, 2, 5)\n"
+        "    return [b'x']\n")
+    server = Server(["--http-socket", "127.0.0.1:0", "--wsgi-file", "app.py", "--disable-logging"],
+                    cwd=str(tmp_path))
+    try:
+        with server.connect() as sock:
+            for path in ("/quiet", "/logme", "/file"):
+                sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                status, _, body = read_response(sock)
+                assert status == 200
+        assert body == b"23456"
+        assert server.wait_log("GET /logme => generated 1 bytes")
+    finally:
+        server.stop()
+    assert "GET /quiet" not in server.log() and "GET /file" not in server.log()

@@ -140,7 +140,9 @@ class Pipeline:
                                                          listener.base)
         self.runner = make_runner(max(1, opts.threads), self.step)
         self.inline = self.runner.wake_fd < 0  # app code runs here, in the loop's thread
-        self.timed = self.logging or log.filters or board is not None  # a request's duration is needed
+        # a request's duration is needed: for its log line, the log filters, the scoreboard, or an app using the
+        # uwsgi module, which may call uwsgi.log_this_request() (only such apps have `current`)
+        self.timed = self.logging or log.filters or board is not None or current is not None
         self.http_response = Response.configured(True, self.extra_lines, self.timeout, HIGH_WATER, log.error)
         self.uwsgi_response = Response.configured(False, [], self.timeout, HIGH_WATER, log.error)
 
@@ -276,7 +278,8 @@ class Pipeline:
         """A whole request (head and body) is in: build the environ and hand it to the runner."""
         head = conn.head
         conn.fresh = False
-        conn.t0 = perf_counter()  # (cheap, and uwsgi.log_this_request() may want it with the log off)
+        if self.timed:
+            conn.t0 = perf_counter()
         out = conn.out
         if out is None:
             out = conn.out = Output(conn.fd)  # one per connection: empty again after each response
@@ -404,7 +407,7 @@ class Pipeline:
             conn.sink.discard()
             conn.sink = None
         self.requests = n = self.requests + 1
-        if self.timed or (conn.env and "uwsgi.log_this" in conn.env):
+        if self.timed:
             self._account(conn, resp, n)
         if self.health is not None:
             self.health.end(n)
