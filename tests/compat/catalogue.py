@@ -48,7 +48,10 @@ ROWS: tuple[Row, ...] = (
     Row("tests/gh-deadlocks.sh tests/deadlocks/*",
         "a thread spinning at interpreter start (sitecustomize.py) while the master forks, under seven inis "
         "(master or not, threads, 1 or 10 workers, py-call-uwsgi-fork-hooks): the app must still answer",
-        "test_gh_deadlocks_ini"),
+        "test_gh_deadlocks_ini",
+        uwsgi="passes when it starts, but often crashes at startup (a Segmentation Fault when the spinning thread "
+              "prints while uWSGI initialises Python: 39 of 100 starts on a busy 2-core machine); the case then "
+              "says so (xfail) instead of failing"),
     Row("tests/harakiri.py", "harakiri with harakiri-graceful-signal 31 and a graceful timeout",
         "test_harakiri_py_graceful_signal_then_kill",
         uwsgi="passes (the client's connection is cut)",
@@ -66,7 +69,9 @@ ROWS: tuple[Row, ...] = (
     Row("t/mules/signal_management.py t/mules/mulebrain.py",
         "a mule-only instance whose mule signals its master four ways (unittest)", "test_t_mules_signal_management"),
     Row("t/mules/reload.py t/spooler/reload.py",
-        "touch-mules-reload / touch-spoolers-reload replace those processes (found by their `auto-procname` titles)",
+        "touch-mules-reload / touch-spoolers-reload replace those processes (found by their `auto-procname` titles); "
+        "checked without the scripts' race (they pgrep before the processes exist, and fail on uWSGI itself on a "
+        "busy machine)",
         "test_touch_reload_replaces_mules_and_spoolers"),
     Row("tests/mule_file.py", "uwsgi.mule_file() in a mule-only instance", "test_mule_only_and_spooler_only_instances",
         uwsgi="fails: 2.0.31 has no uwsgi.mule_file() (the mule dies in a loop)", uisge=PASSES),

@@ -368,27 +368,16 @@ def pgrep(pattern: str) -> set[int]:
     ("t/mules/reload.py", ["--mule", "--touch-mules-reload=/tmp/reload"], "uWSGI mule"),
     ("t/spooler/reload.py", ["--spooler=directory", "--touch-spoolers-reload=/tmp/reload"], "uWSGI spooler"),
 ], ids=["mules", "spoolers"])
-def test_touch_reload_replaces_mules_and_spoolers(binary, uwsgi_source, tmp_path, script, option, title):
-    """t/mules/reload.py and t/spooler/reload.py run as they are (`./uwsgi --master ... --auto-procname`, pgrep for
-    the titles, touch /tmp/reload, pgrep again: no pid in both), then the same property without their race (they
-    pgrep before the processes exist): the touched mules or spoolers are replaced by new processes."""
+def test_touch_reload_replaces_mules_and_spoolers(binary, tmp_path, script, option, title):
+    """t/mules/reload.py and t/spooler/reload.py start `./uwsgi --master ... --auto-procname`, pgrep the titles,
+    touch /tmp/reload, sleep 1 s and pgrep again, wanting no pid in both. As written they race: the first pgrep
+    usually runs before the processes exist (an empty set, so they pass whatever the server does), and on a busy
+    machine it finds them and uWSGI 2.0.31 itself fails (its master may take more than the 1 s to see the touch).
+    So their property is checked here without the race, on both servers: the touched mules or spoolers are
+    replaced by new processes, found by the titles and options the scripts use."""
     import os
-    import signal
 
-    copy(uwsgi_source, tmp_path, script)
-    (tmp_path / "uwsgi").symlink_to(binary.path)
     (tmp_path / "directory").mkdir()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("UWSGI_")}, **binary.env}
-    with open(tmp_path / "test.out", "w") as out:  # a file, not a pipe: the server it leaves behind holds it
-        proc = subprocess.Popen([sys.executable, script], cwd=str(tmp_path), stdout=out, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True)
-        try:
-            proc.wait(60)
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)  # its terminate() is SIGTERM: a reload for uWSGI 2.0.31's master
-    out = (tmp_path / "test.out").read_text()
-    assert proc.returncode == 0 and "\nOK" in out, out[-3000:]
-
     server = Instance(binary, ["--master", *option, "--socket=127.0.0.1:0", "--auto-procname"], tmp_path,
                       tmp_path / "u.log")
     try:
@@ -516,13 +505,27 @@ def test_gh_deadlocks_ini(binary, uwsgi_source, tmp_path, ini):
                                f"tests/deadlocks/{ini}.ini"], uwsgi_source, tmp_path / "u.log",
                       env={"PYTHONPATH": f"tests/deadlocks:{binary.env.get('PYTHONPATH', '')}".rstrip(":")})
     try:
-        server.wait_port(port)
+        try:
+            server.wait_port(port)
+        except AssertionError:
+            if binary.name == "uwsgi" and uwsgi_startup_race(server.log()):
+                pytest.xfail("uWSGI 2.0.31 itself crashed at startup (a race in uWSGI, more frequent on a busy machine): "
+                             "sitecustomize's thread printed while uWSGI was initialising Python and the process "
+                             "got a Segmentation Fault in PyFile_WriteString; uisge must and does serve this case")
+            raise
         curl = subprocess.run(["curl", "-fsI", "--max-time", "20", f"http://127.0.0.1:{port}/"], capture_output=True,
                               text=True, timeout=30)
         assert curl.returncode == 0 and curl.stdout.startswith("HTTP/1.1 200"), (curl, server.log()[-2000:])
         assert "[DEADLOCKS] started run" in server.log()
     finally:
         server.stop()
+
+
+def uwsgi_startup_race(log: str) -> bool:
+    """True when real uWSGI's log shows the crash its own gh-deadlocks.sh is exposed to: the thread that
+    tests/deadlocks/sitecustomize.py starts before uWSGI initialises Python writes to stdout at that moment, and
+    uWSGI's process dies of a Segmentation Fault inside that write (uWSGI prints its backtrace)."""
+    return "got Segmentation Fault" in log and "PyFile_WriteString" in log and "[DEADLOCKS] started run" in log
 
 
 def load(port: int, clients: int, seconds: float) -> int:

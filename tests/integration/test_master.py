@@ -325,10 +325,14 @@ def test_process_titles(tmp_path):
     pytest.importorskip("setproctitle")
     server = master(tmp_path, "--processes", "2", "--procname-prefix-spaced", "mysite")
     try:
-        workers = wait_for(lambda: len(children(server.proc.pid)) == 2 and children(server.proc.pid))
-        titles = {Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ").strip()
-                  for pid in [server.proc.pid, *workers]}
-        assert titles == {"mysite uisge master", "mysite uisge worker 1", "mysite uisge worker 2"}, titles
+        expected = {"mysite uisge master", "mysite uisge worker 1", "mysite uisge worker 2"}
+
+        def titles() -> set[str]:
+            # A worker is a child (forked with the master's title) a moment before it sets its own.
+            return {Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ").strip()
+                    for pid in [server.proc.pid, *children(server.proc.pid)]}
+        wait_for(lambda: titles() == expected)
+        assert titles() == expected, titles()
     finally:
         server.stop()
 
