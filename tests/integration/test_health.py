@@ -112,9 +112,14 @@ def test_max_requests_recycles_one_at_a_time_without_failures(tmp_path):
         assert load.failures == [], load.failures[:5]
         assert len(load.bodies) >= 2000
         per_pid = {pid: load.bodies.count(pid) for pid in set(load.bodies)}
-        # workers rotated all along; each serves its 50 and a few more while its replacement starts
-        assert len(per_pid) >= 15, per_pid
+        # workers rotated all along: each serves its 50 and a few more while its replacement starts (how many
+        # more depends on the machine's load), and every one that reached 50 said it was done
         assert max(per_pid.values()) <= 50 + 250, per_pid
+        assert len(per_pid) >= len(load.bodies) // 300, per_pid
+        done = [line for line in server.log().splitlines() if " is done: " in line]
+        for pid, served in per_pid.items():
+            if served >= 50:
+                assert any(f"process {int(pid)} (worker" in line for line in done), (pid, served, done)
         # the master's log, in its order: a worker leaves only after its replacement was spawned
         alive, lowest = 0, 4
         for line in server.log().splitlines():
@@ -124,7 +129,6 @@ def test_max_requests_recycles_one_at_a_time_without_failures(tmp_path):
                 alive -= 1
                 lowest = min(lowest, alive)
         assert lowest >= 4, "fewer workers than `processes` at some moment: several recycled at once"
-        assert server.log().count("is done: ") >= 20
     finally:
         server.stop()
 
