@@ -25,7 +25,7 @@ from uisge.tasks import instance
 # imported here, as root, before `uid`/`gid` drop privileges: afterwards the package may be unreadable
 from uisge.compat import uwsgi as _uwsgi_module  # noqa: F401
 from uisge.tasks import daemons as _daemons, mule as _mule, scheduler as _scheduler, spooler as _spooler  # noqa: F401
-from uisge.worker.aloop import worker_class
+from uisge.worker.kind import worker_class
 from uisge.worker.loop import Listener
 from uisge.wsgi.adapter import FileWrapper
 from uisge.wsgi.environ import base_environ

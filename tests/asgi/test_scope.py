@@ -27,3 +27,17 @@ def test_uwsgi_scope_takes_headers_from_the_vars():
     assert scope["raw_path"] == b"/app/x" and scope["path"] == "/app/x" and scope["client"] == ["1.2.3.4", 0]
     assert sorted(scope["headers"]) == [(b"content-type", b"text/plain"), (b"host", b"h"), (b"x-real-ip", b"1.2.3.4")]
     assert "state" not in scope
+
+
+def test_websocket_scope_has_no_method_and_offers_the_denial_extension():
+    from uisge.asgi.scope import websocket_scope
+
+    head = RequestHead("http", b"GET", b"/chat?room=1", "HTTP/1.1", [(b"Host", b"h"), (b"Upgrade", b"websocket")],
+                       False, 0, 60, 2)
+    env = http_environ(base_environ("0.0.0.0", "8000", False, False, None), "10.0.0.9", "5555", head, False, False)
+    scope = websocket_scope(env, head.headers, {"db": 1}, ["chat", "v2"])
+    assert scope["type"] == "websocket" and scope["scheme"] == "ws" and "method" not in scope
+    assert scope["path"] == "/chat" and scope["query_string"] == b"room=1" and scope["subprotocols"] == ["chat", "v2"]
+    assert scope["extensions"] == {"websocket.http.response": {}} and scope["state"] == {"db": 1}
+    env["wsgi.url_scheme"] = "https"
+    assert websocket_scope(env, head.headers, None, [])["scheme"] == "wss"

@@ -124,6 +124,54 @@ def test_a_mix_of_wsgi_and_asgi_apps_is_refused(tmp_path):
     assert result.returncode == 22 and "mix WSGI and ASGI" in result.stderr
 
 
-def test_harakiri_is_refused_for_an_asgi_app_until_it_applies(tmp_path):
-    result = run_uisge("--http-socket", "127.0.0.1:0", "--wsgi-file", APP, "--harakiri", "30", cwd=tmp_path)
-    assert result.returncode == 22 and "`harakiri = 30` (argv" in result.stderr and "not applied to ASGI" in result.stderr
+def test_harakiri_cancels_a_stuck_coroutine_and_the_worker_goes_on(tmp_path):
+    """`await asyncio.sleep(30)` under harakiri 2: a 504, the coroutine's await chain in the log, and the
+    same worker (one process) answers the requests around it, before and after."""
+    server = Server(["--master", "--processes", "1", "--http-socket", "127.0.0.1:0", "--wsgi-file", APP,
+                     "--harakiri", "2"], cwd=str(tmp_path))
+    try:
+        with server.connect() as stuck:
+            stuck.sendall(b"GET /stuck HTTP/1.1\r\nHost: x\r\n\r\n")
+            with server.connect() as other:  # answered while /stuck waits, by the same worker
+                other.sendall(b"GET /during HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert read_response(other)[0] == 200
+            stuck.settimeout(15)
+            status, _, body = read_response(stuck)
+        assert status == 504 and b"harakiri (2 s)" in body
+        log = server.log()
+        assert "HARAKIRI ON WORKER 1" in log and "GET /stuck has run for" in log, log[-3000:]
+        assert "await asyncio.sleep(30)" in log and "in application" in log  # the await chain, outermost first
+        assert server.wait_log("HARAKIRI of a request on worker 1")
+        with server.connect() as after:
+            after.sendall(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_response(after)[0] == 200
+        assert "spawned uisge worker 1" in log and log.count("spawned uisge worker") == 1  # never respawned
+    finally:
+        server.stop()
+
+
+def test_harakiri_kills_a_worker_whose_loop_is_blocked(tmp_path):
+    """`time.sleep(30)` in an async view blocks the loop: nothing can be cancelled, so the watchdog logs the
+    loop thread's stack, answers 504 and the worker is killed and respawned."""
+    server = Server(["--master", "--processes", "1", "--http-socket", "127.0.0.1:0", "--wsgi-file", APP,
+                     "--harakiri", "2"], cwd=str(tmp_path))
+    try:
+        with server.connect() as sock:
+            sock.settimeout(15)
+            sock.sendall(b"GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
+            status, _, body = read_response(sock)
+        assert status == 504
+        log = server.log()
+        assert "the asyncio loop has not run for" in log and "blocked by synchronous code in 127.0.0.1 GET /block" in log
+        assert "time.sleep(30)" in log
+        deadline = time.monotonic() + 20
+        while server.log().count("spawned uisge worker") < 2:
+            assert time.monotonic() < deadline, server.log()[-3000:]
+            time.sleep(0.05)
+        with server.connect() as sock:
+            sock.settimeout(15)
+            sock.sendall(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_response(sock)[0] == 200
+    finally:
+        server.stop()
+

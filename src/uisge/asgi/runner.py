@@ -10,12 +10,16 @@ Nothing here reads a socket or knows a protocol's bytes.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
-from uisge.asgi.scope import http_scope
+from uisge.asgi.harakiri import Deadlines, await_chain, format_chain
+from uisge.asgi.scope import http_scope, websocket_scope
+from uisge.asgi.websocket import Disconnected, Limits, WebSocket, is_websocket
 from uisge.errors import ClientGone
+from uisge.worker.connection import UPGRADED
 from uisge.protocol.status import reason
-from uisge.wsgi.adapter import AppError
+from uisge.wsgi.adapter import AppError, error_response
 
 DONE, WAIT, GONE = 1, 2, 3  # (worker/connection.py's step results)
 READ_BLOCK = 65536
@@ -31,6 +35,11 @@ class AsyncRunner:
         self.loop = loop
         self.tasks: set[asyncio.Task] = set()
         self.state: dict = {}  # lifespan state, copied into each request's scope
+        self.sockets: set[WebSocket] = set()  # websockets not yet counted (their app or socket still open)
+        self.limits = Limits(pipeline.opts)
+        harakiri = float(pipeline.opts.harakiri or 0)
+        self.deadlines = Deadlines(harakiri) if harakiri else None
+        self.killed: set = set()  # connections whose request harakiri cancelled
 
     def submit(self, conn: Any) -> None:
         drained = getattr(conn, "drained", None)
@@ -43,6 +52,9 @@ class AsyncRunner:
         task = self.loop.create_task(self._serve(conn))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        if self.deadlines is not None:
+            self.deadlines.add(task, conn, self.pipeline.worker.now)
+            task.add_done_callback(self.deadlines.drop)
         return None
 
     def collect(self) -> list:
@@ -63,6 +75,10 @@ class AsyncRunner:
                 result = self._static(conn, found)
             else:
                 app = pipeline._app_for(env) if pipeline.mounts else pipeline.default_app
+                head = conn.head
+                if head.upgrade and head.proto == "http" and is_websocket(head):
+                    await self._websocket(conn, app)
+                    return  # (counted by the websocket when both it and the app are done)
                 scope = http_scope(env, conn.head.headers if conn.head.proto == "http" else None, self.state)
                 cycle = Cycle(conn, self.loop, pipeline)
                 try:
@@ -74,7 +90,10 @@ class AsyncRunner:
                 except ClientGone:
                     result = GONE
                 except asyncio.CancelledError:
-                    raise
+                    if conn not in self.killed:
+                        raise  # the worker stops
+                    self.killed.discard(conn)
+                    result = self._timed_out(resp)
                 except Exception as exc:  # noqa: BLE001 - an app failure costs its request, not the worker
                     cut = resp.head_sent and not resp.done  # a head went out: the response can only be cut
                     resp.fail(exc, env)
@@ -89,6 +108,76 @@ class AsyncRunner:
         finally:
             self.busy -= 1
         pipeline.returned(conn, result)
+
+    def conn_of(self, task: Any) -> Any:
+        """The connection whose request `task` serves (harakiri only keeps that map)."""
+        found = self.deadlines.due.get(task) if self.deadlines is not None else None
+        return found[1] if found is not None else None
+
+    def _timed_out(self, resp: Any) -> int:
+        """The request harakiri cancelled: a 504, or a cut response when its head already went out."""
+        resp.failed = True
+        resp.keep_alive = False
+        if resp.head_sent:
+            resp.cut = True
+            return GONE
+        resp.head_sent = resp.done = True
+        resp.status_code = 504
+        data = error_response(504, f"the request ran longer than harakiri ({self.deadlines.seconds:g} s) and was "
+                                   f"stopped", resp.protocol if resp.protocol.startswith("HTTP/") else "HTTP/1.0")
+        resp.header_bytes = len(data)
+        resp.out.parts.clear()
+        resp.out.size = 0
+        resp.out.push(data)
+        return DONE
+
+    def _harakiri(self, now: float) -> None:
+        worker = self.pipeline.worker
+        for task, conn, ran in self.deadlines.expired(now):
+            if task.done() or conn.state == UPGRADED:
+                continue
+            env = conn.env
+            self.pipeline.log.error(
+                f"*** HARAKIRI ON WORKER {worker.worker_id} (pid: {os.getpid()}) ***: {conn.remote_addr} "
+                f"{env.get('REQUEST_METHOD', '')} {env.get('REQUEST_URI') or env.get('PATH_INFO', '')} has run for "
+                f"{ran:.1f} s (harakiri = {self.deadlines.seconds:g} s); its coroutine is cancelled, the worker "
+                f"goes on. The coroutine was here:\n{format_chain(await_chain(task.get_coro()))}")
+            self.killed.add(conn)
+            task.cancel()
+            worker._tell_master(b"h")
+
+    async def _websocket(self, conn: Any, app: Any) -> None:
+        if self.deadlines is not None:
+            self.deadlines.drop(asyncio.current_task())  # (harakiri is for requests, not for websockets)
+        ws = conn.ws = WebSocket(conn, self.pipeline, self.loop, self.limits)
+        conn.state = UPGRADED
+        self.sockets.add(ws)
+        problem = ws.handshake(conn.head)
+        if problem is not None:
+            ws.app_done = True  # the app never sees a handshake that is not one
+            ws.refuse(problem)
+            return
+        scope = websocket_scope(conn.env, conn.head.headers, self.state, ws.subprotocols)
+        error = None
+        try:
+            await app(scope, ws.receive, ws.send)
+        except Disconnected:
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an app failure costs its websocket, not the worker
+            error = exc
+        ws.app_returned(error)
+
+    def tick(self, now: float) -> None:
+        for ws in list(self.sockets):
+            ws.tick(now)
+        if self.deadlines is not None:
+            self._harakiri(now)
+
+    def going_away(self) -> None:
+        for ws in list(self.sockets):
+            ws.going_away()
 
     def _static(self, conn: Any, found: Any) -> int:
         """static-map before the app, as for WSGI: a prebuilt answer or a file (through the WSGI file path)."""

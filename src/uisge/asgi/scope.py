@@ -51,3 +51,15 @@ def _peer(host: str | None, port: str | None) -> list | None:
         return [host, int(port or 0)]
     except ValueError:
         return [host, 0]
+
+
+def websocket_scope(env: dict[str, Any], raw_headers: list, state: dict | None, subprotocols: list[str]) -> dict[str, Any]:
+    """The websocket connection scope: the HTTP one without a method, ws/wss, the subprotocols the client offers,
+    and the denial-response extension (websocket.http.response.*), which uisge offers."""
+    scope = http_scope(env, raw_headers, state)
+    scope["type"] = "websocket"
+    scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
+    del scope["method"]
+    scope["subprotocols"] = subprotocols
+    scope["extensions"] = {"websocket.http.response": {}}
+    return scope

@@ -31,6 +31,13 @@ OPTIONS = (
     opt("allow-underscore-headers", "flag", "Pass request headers whose names contain `_` to the app.",
         deviation="Request headers with `_` in their names are dropped by default (they would collide with "
         "`-` headers in the environ: gunicorn#2799); `allow-underscore-headers` restores uWSGI's behaviour."),
+    opt("websockets-max-size", "int", "The largest websocket message an ASGI app is given, in KiB (fragments "
+        "joined); a larger one closes the websocket with 1009.", aliases=("websocket-max-size",), default=1024,
+        metavar="KIB"),
+    opt("websockets-ping-freq", "int", "Seconds without a frame from a websocket client before uisge pings it.",
+        aliases=("websocket-ping-freq",), default=30, metavar="SECONDS"),
+    opt("websockets-pong-tolerance", "int", "Seconds a websocket client has to answer a ping before its "
+        "connection is cut.", aliases=("websocket-pong-tolerance",), default=3, metavar="SECONDS"),
     opt("manage-script-name", "flag", "Pick the app by the longest `mount` prefix of PATH_INFO and move it to "
         "SCRIPT_NAME."),
 )

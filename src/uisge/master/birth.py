@@ -18,7 +18,7 @@ from uisge.master import procname
 from uisge.master.scoreboard import Board
 from uisge.tasks.runtime import RT
 from uisge.worker.health import PAGE
-from uisge.worker.aloop import worker_class
+from uisge.worker.kind import worker_class
 
 EXIT_APP = 22
 FORWARDED = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1}

@@ -246,6 +246,11 @@ class Master:
             count = self.memory.harakiri_count[child.wid] = self.memory.harakiri_count.get(child.wid, 0) + 1
             say(f"HARAKIRI triggered by worker {child.wid} (pid: {child.pid}); it is being killed and respawned "
                 f"(harakiri count of worker {child.wid}: {count})")
+        if b"h" in data:  # an ASGI request's coroutine was cancelled: the worker lives on
+            count = self.memory.harakiri_count[child.wid] = (self.memory.harakiri_count.get(child.wid, 0)
+                                                             + data.count(b"h"))
+            say(f"HARAKIRI of a request on worker {child.wid} (pid: {child.pid}): its coroutine was cancelled, the "
+                f"worker goes on (harakiri count of worker {child.wid}: {count})")
         if b"A" in data:
             reload.reload(self, brutal=False)
 

@@ -92,7 +92,7 @@ class HttpParser:
 
     __slots__ = ("_parser", "_head", "_headers", "_url", "_events", "max_head", "max_body", "in_head",
                  "in_body", "_head_bytes", "_raw", "_host", "_te", "_expect", "_body_size", "_chunked",
-                 "_since_chunk", "dead", "_done", "_cl", "_version")
+                 "_since_chunk", "dead", "_done", "_cl", "_version", "upgrade_rest")
 
     def __init__(self, max_head: int, max_body: int = 0) -> None:
         self._parser = httptools.HttpRequestParser(self)
@@ -116,6 +116,7 @@ class HttpParser:
         self._done = 0  # requests completed so far
         self.dead = False
         self._version: str | None = None  # read off the request line when a feed starts a head
+        self.upgrade_rest = b""  # bytes received after an Upgrade request's head (the new protocol's)
 
     def release(self) -> None:
         """The connection is closed: drop llhttp, which holds this object's callbacks (a reference cycle
@@ -257,6 +258,7 @@ class HttpParser:
                 if end >= 8:
                     self._version = _VERSIONS.get(data[end - 8:end])
             self._raw += len(data)
+        at = 0
         try:
             if len(data) <= _SLICE or (self.in_body and not self._chunked):
                 self._parser.feed_data(data)
@@ -267,8 +269,8 @@ class HttpParser:
                     self._parser.feed_data(data[at:at + _SLICE])
                     if self._chunked and self.in_body:
                         self._check_chunk_head(min(_SLICE, len(data) - at))
-        except httptools.HttpParserUpgrade:
-            self._upgrade()
+        except httptools.HttpParserUpgrade as exc:
+            self._upgrade(data[at + exc.args[0]:] if exc.args else b"")
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
             if isinstance(cause, _Stop):
@@ -296,11 +298,18 @@ class HttpParser:
             raise _Stop(Reject(400, f"a chunk header (size line and extensions) is longer than "
                                     f"{CHUNK_HEAD_MAX} bytes"))
 
-    def _upgrade(self) -> None:
-        """Upgrade (websocket, h2c) is not offered over WSGI: the request is served as a plain one whose
-        body is empty, then the connection closes."""
+    def _upgrade(self, rest: bytes) -> None:
+        """An Upgrade request (websocket, h2c): its head is complete and the parser stops; what follows
+        the head (`rest`) belongs to the new protocol. A WSGI app is served it as a plain request whose
+        body is empty, then the connection closes; an ASGI app may take a websocket over."""
+        self.upgrade_rest = rest
         head = self._head
-        if head is not None:
+        if head is None and self._events and self._events[-1] is END:
+            # llhttp completed the message before it stopped (a request without a body): mark its head
+            head = next(ev for ev in reversed(self._events) if ev.__class__ is RequestHead)
+            head.upgrade = True
+            head.keep_alive = False
+        elif head is not None:
             head.upgrade = True
             head.keep_alive = False
             self.in_head = self.in_body = False

@@ -133,6 +133,7 @@ class AsyncWorker(Worker):
             self._control(data)
         if self.health is not None:
             self.health.start()
+            self.health.beat(self._blocking)
         self._stamp()
         loop.call_later(1.0, self._tick)
         try:
@@ -175,8 +176,11 @@ class AsyncWorker(Worker):
         conn = pipeline.conns.get(fd)
         try:
             if conn is not None:
-                if conn.state == 2:  # WRITING: an error or hang-up shows as readable
+                state = conn.state
+                if state == 2:  # WRITING: an error or hang-up shows as readable
                     pipeline.writable(conn)
+                elif state == 3:  # UPGRADED
+                    conn.ws.readable()
                 else:
                     pipeline.readable(conn)
             elif fd in self.listeners:
@@ -198,7 +202,10 @@ class AsyncWorker(Worker):
         conn = self.pipeline.conns.get(fd)
         if conn is not None:
             try:
-                self.pipeline.writable(conn)
+                if conn.state == 3:  # UPGRADED
+                    conn.ws.writable()
+                else:
+                    self.pipeline.writable(conn)
             except Exception:  # noqa: BLE001
                 self.pipeline.failed(conn)
         self._after_event()
@@ -207,10 +214,24 @@ class AsyncWorker(Worker):
         self._stamp()
         if self.health is not None:
             self.health.tick(self.now)
+            self.health.beat(self._blocking)
         self.pipeline.sweep(self.now, self.stopping)
+        self.pipeline.runner.tick(self.now)
         if not self.running:
             self._stopping()
         self.loop.call_later(1.0 if self.running else 0.1, self._tick)
+
+    def _begin_stop(self) -> float:
+        deadline = super()._begin_stop()
+        self.pipeline.runner.going_away()  # open websockets: a 1001 close
+        return deadline
+
+    def _blocking(self):
+        """(environ, response) of the request whose code runs in the loop now (called by the harakiri
+        watchdog's thread while the loop is blocked), or None."""
+        task = asyncio.current_task(self.loop)
+        conn = self.pipeline.runner.conn_of(task) if task is not None else None
+        return (conn.env, conn.resp) if conn is not None and conn.env is not None else None
 
     def _stopping(self) -> None:
         if not self.stopping:
@@ -218,9 +239,3 @@ class AsyncWorker(Worker):
         if not self.pipeline.conns or time.monotonic() > self.deadline:
             self.loop.stop()
 
-
-def worker_class(apps: list) -> type[Worker]:
-    """AsyncWorker for ASGI apps (the loader refuses a mix of both), Worker for WSGI apps."""
-    from uisge.asgi.detect import interface
-
-    return AsyncWorker if apps and interface(apps[0][1]) == "asgi" else Worker

@@ -44,8 +44,8 @@ SLOW_FLUSH = 0.05  # a request that took longer has its log line (and those befo
 
 # what a step (app call or body pull, then a flush) ends with
 DONE, WAIT, GONE = 1, 2, 3
-# connection states
-READING, RUNNING, WRITING = 0, 1, 2
+# connection states (UPGRADED: an ASGI websocket, asgi/websocket.py reads and writes it)
+READING, RUNNING, WRITING, UPGRADED = 0, 1, 2, 3
 
 
 class Listener:
@@ -80,6 +80,7 @@ class Conn:
     mask = 0  # what the epoll set watches for it (0: not in the set)
     fresh = True  # no request dispatched yet: a stopping worker still owes it an answer
     head: RequestHead | None = None
+    ws: Any = None  # the websocket it became (asgi/websocket.py's WebSocket)
     sink: BodySink | None = None
     pending: list | None = None  # events parsed past a request that is being served (pipelining)
     out: Output | None = None
@@ -497,8 +498,8 @@ class Pipeline:
     def sweep(self, now: float, stopping: bool) -> None:
         for conn in list(self.conns.values()):
             state = conn.state
-            if state == RUNNING:
-                continue  # app code runs: harakiri's business
+            if state == RUNNING or state == UPGRADED:
+                continue  # app code runs (harakiri's business), or a websocket keeps its own time
             idle = now - conn.last
             if state == WRITING:
                 if idle > self.timeout:

@@ -48,6 +48,7 @@ def wanted(opts) -> bool:
                 or opts.reload_on_as or opts.py_autoreload or opts.memory_report)
 
 
+LOOP: dict[str, Any] = {}  # the watchdog's entry for an ASGI worker's loop (Health.beat)
 STACKS_SIGNAL = signal.SIGUSR2  # the master asks a stuck worker for its stacks (uWSGI: "what I am doing")
 
 
@@ -98,6 +99,19 @@ class Health:
                     core = self._core(ident)
                 what = f"{env.get('REQUEST_METHOD', '')} {env.get('REQUEST_URI') or env.get('PATH_INFO', '')}"
                 self.board.app_begin(core, time.time() + self.harakiri, what.encode("utf-8", "replace"))
+
+    def beat(self, current: Callable[[], tuple[dict[str, Any], Any] | None]) -> None:
+        """An ASGI worker's loop is alive (once a second): its deadline moves on. A loop that does not come back
+        within harakiri (+1 s) is blocked by synchronous code, which no cancellation can stop: the watchdog
+        then logs the loop thread's stack and kills the worker. `current` names the request running then."""
+        if self.harakiri:
+            ident = threading.get_ident()
+            self.inflight[ident] = (time.monotonic() + self.harakiri + 1, LOOP, current)
+            if self.board is not None:
+                core = self.cores.get(ident)
+                if core is None:
+                    core = self._core(ident)
+                self.board.app_begin(core, time.time() + self.harakiri + 1, b"the worker's asyncio loop")
 
     def leave(self) -> None:
         """The calling thread stops running app code for its request (it may come back, with begin())."""
@@ -186,12 +200,20 @@ class Health:
     def _harakiri(self, tid: int, env: dict[str, Any], responder: Any, running: float) -> None:
         frame = sys._current_frames().get(tid)
         stack = "".join(traceback.format_stack(frame)) if frame is not None else "  (no Python frame)\n"
-        what = f"{env.get('REQUEST_METHOD', '')} {env.get('REQUEST_URI') or env.get('PATH_INFO', '')}"
-        self._say(f"*** HARAKIRI ON WORKER {self.worker_id} (pid: {os.getpid()}) ***: {env.get('REMOTE_ADDR', '')} "
-                  f"{what} has run for {running:.1f} s (harakiri = {self.harakiri:g} s). The thread running it is "
-                  f"here:\n{stack}")
+        if env is LOOP:  # an ASGI worker's loop has not come back: the request running in it, if any
+            found = responder()
+            env, responder = found if found is not None else ({}, None)
+            what = f"{env.get('REMOTE_ADDR', '')} {env.get('REQUEST_METHOD', '')} {env.get('REQUEST_URI', '')}"
+            summary = (f"the asyncio loop has not run for {running + 1:.1f} s (harakiri = {self.harakiri:g} s), "
+                       f"blocked by synchronous code in {what.strip() or 'no request'}")
+        else:
+            what = f"{env.get('REQUEST_METHOD', '')} {env.get('REQUEST_URI') or env.get('PATH_INFO', '')}"
+            summary = (f"{env.get('REMOTE_ADDR', '')} {what} has run for {running:.1f} s "
+                       f"(harakiri = {self.harakiri:g} s)")
+        self._say(f"*** HARAKIRI ON WORKER {self.worker_id} (pid: {os.getpid()}) ***: {summary}. The thread running "
+                  f"it is here:\n{stack}")
         self.tell_master(b"H")
-        if not responder.head_sent:
+        if responder is not None and not responder.head_sent:
             responder.head_sent = True
             protocol = responder.protocol if responder.protocol.startswith("HTTP/") else "HTTP/1.0"
             try:

@@ -164,9 +164,6 @@ def load_apps(opts) -> list[tuple[str, WSGIApp]]:
     if len(kinds) > 1:
         raise AppLoadError("the apps mix WSGI and ASGI callables: one instance serves one kind (its workers run "
                            "either plain calls or an asyncio loop); run the two kinds as two instances")
-    if kinds == {"asgi"} and opts.harakiri:
-        raise AppLoadError(f"`harakiri = {opts.harakiri}` ({opts.origin('harakiri')}) is not applied to ASGI "
-                           f"apps yet (issue 16): remove it for this app, or serve its WSGI entry point")
     return apps
 
 
