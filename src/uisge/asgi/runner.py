@@ -17,7 +17,7 @@ from uisge.asgi.harakiri import Deadlines, await_chain, format_chain
 from uisge.asgi.scope import http_scope, websocket_scope
 from uisge.asgi.websocket import Disconnected, Limits, WebSocket, is_websocket
 from uisge.errors import ClientGone
-from uisge.worker.connection import UPGRADED
+from uisge.worker.connection import EPOLLIN, RUNNING, UPGRADED
 from uisge.protocol.status import reason
 from uisge.wsgi.adapter import AppError, error_response
 
@@ -80,7 +80,7 @@ class AsyncRunner:
                     await self._websocket(conn, app)
                     return  # (counted by the websocket when both it and the app are done)
                 scope = http_scope(env, conn.head.headers if conn.head.proto == "http" else None, self.state)
-                cycle = Cycle(conn, self.loop, pipeline)
+                cycle = conn.cycle = Cycle(conn, self.loop, pipeline)
                 try:
                     await app(scope, cycle.receive, cycle.send)
                     if not resp.done:
@@ -101,13 +101,42 @@ class AsyncRunner:
                         result = GONE
                 finally:
                     cycle.finished()
-                if result == DONE:
+                    conn.cycle = None
+                if cycle.gone:
+                    result = GONE
+                elif result == DONE:
                     result = DONE if resp.out.flush() else WAIT
         except ClientGone:
             result = GONE
         finally:
             self.busy -= 1
         pipeline.returned(conn, result)
+
+    def readable_while_running(self, conn: Any) -> None:
+        """Bytes or an end of file on a connection whose request runs (worker/aloop.py calls this). The end:
+        the client is gone, the app's receive() says http.disconnect. Bytes: the next request, pipelined;
+        parsed and kept for after this one, and the connection is not read again until then (at most one
+        read is held)."""
+        pipeline = self.pipeline
+        pipeline.watch(conn, 0)
+        try:
+            data = os.read(conn.fd, READ_BLOCK)
+        except (BlockingIOError, InterruptedError):
+            pipeline.watch(conn, EPOLLIN)
+            return
+        except OSError:
+            data = b""
+        cycle = conn.cycle
+        if not data:
+            if cycle is not None:
+                cycle.disconnected()
+            return
+        conn.last = pipeline.worker.now
+        if conn.head is not None and conn.head.upgrade:
+            conn.parser.upgrade_rest += data  # frames sent before the handshake's answer: the websocket's
+            return
+        events = list(conn.parser.feed(data))
+        conn.pending = conn.pending + events if conn.pending else events
 
     def conn_of(self, task: Any) -> Any:
         """The connection whose request `task` serves (harakiri only keeps that map)."""
@@ -196,7 +225,7 @@ class AsyncRunner:
 class Cycle:
     """One request's receive and send."""
 
-    __slots__ = ("conn", "loop", "pipeline", "body", "ended", "over")
+    __slots__ = ("conn", "loop", "pipeline", "body", "ended", "over", "gone")
 
     def __init__(self, conn: Any, loop: asyncio.AbstractEventLoop, pipeline: Any) -> None:
         self.conn = conn
@@ -205,6 +234,7 @@ class Cycle:
         self.body = conn.env["wsgi.input"]
         self.ended = False  # the whole body was given
         self.over: asyncio.Future | None = None  # set when the response is complete: receive() says disconnect
+        self.gone = False  # the client closed its side while the app ran
 
     async def receive(self) -> dict:
         if not self.ended:
@@ -215,8 +245,17 @@ class Cycle:
             return {"type": "http.request", "body": data, "more_body": more}
         if self.over is None:
             self.over = self.loop.create_future()
+            conn = self.conn
+            if not conn.mask and conn.state == RUNNING:
+                # the app waits for the client to go: watch its connection (a first request, taken with
+                # its connection's accept, was never in the loop's selector)
+                self.pipeline.watch(conn, EPOLLIN)
         await self.over
         return {"type": "http.disconnect"}
+
+    def disconnected(self) -> None:
+        self.gone = True
+        self.finished()
 
     def finished(self) -> None:
         if self.over is not None and not self.over.done():

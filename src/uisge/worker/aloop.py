@@ -86,6 +86,7 @@ class AsyncWorker(Worker):
         self.ep.close()
         self.ep = self.pipeline.ep = LoopPoller(self.loop, self._on_in, self._on_out)
         self.pipeline.forget_on_close = True  # a closed descriptor must leave the loop's selector first
+        self.pipeline.read_while_running = True  # http.disconnect
         self.pipeline.runner.stop()  # (app threads are for WSGI apps)
         self.pipeline.runner = AsyncRunner(self.pipeline, self.loop)
         self.pipeline.inline = False
@@ -181,6 +182,8 @@ class AsyncWorker(Worker):
                     pipeline.writable(conn)
                 elif state == 3:  # UPGRADED
                     conn.ws.readable()
+                elif state == 1:  # RUNNING: the client went away, or pipelines its next request
+                    pipeline.runner.readable_while_running(conn)
                 else:
                     pipeline.readable(conn)
             elif fd in self.listeners:

@@ -81,6 +81,7 @@ class Conn:
     fresh = True  # no request dispatched yet: a stopping worker still owes it an answer
     head: RequestHead | None = None
     ws: Any = None  # the websocket it became (asgi/websocket.py's WebSocket)
+    cycle: Any = None  # the ASGI request running on it (asgi/runner.py's Cycle)
     sink: BodySink | None = None
     pending: list | None = None  # events parsed past a request that is being served (pipelining)
     out: Output | None = None
@@ -105,6 +106,9 @@ class Pipeline:
     """The request path of one worker: what the event loop calls for each connection event."""
 
     forget_on_close = False  # the loop is asyncio's (worker/aloop.py): unregister a descriptor before closing it
+    # the connection stays watched while its request runs (ASGI: a client gone is told to the app; the
+    # runner's readable_while_running() takes the event)
+    read_while_running = False
 
     def __init__(self, worker, opts, apps: list[tuple[str, Callable]], log: RequestLog, health, board, static,
                  current) -> None:
@@ -263,6 +267,8 @@ class Pipeline:
                     self.reject(conn, ev)
                     return
             if not ready:
+                if conn.mask != EPOLLIN and conn.state == READING:
+                    self.watch(conn, EPOLLIN)  # the rest of a request that arrived pipelined behind the last one
                 return
             result = self.dispatch(conn)
             if result is None:
@@ -304,7 +310,7 @@ class Pipeline:
             self.board.begin()
         if self.inline:
             return self.step(conn)
-        if conn.mask:
+        if conn.mask and not self.read_while_running:
             self.watch(conn, 0)
         return self.runner.submit(conn)
 
