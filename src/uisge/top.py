@@ -53,14 +53,17 @@ def rows(stats: dict, before: dict | None, elapsed: float) -> tuple[str, list[st
         total_rps += max(rps, 0.0)
         lines.append(f"{w['id']:>3} {w['pid']:>8} {w['requests']:>10} {rps:>8.1f} {w['status']:>7} "
                      f"{w.get('avg_rt', 0) / 1000:>9.2f} {_size(w.get('rss', 0)):>7} {w.get('exceptions', 0):>6} "
-                     f"{w.get('harakiri_count', 0):>4} {w.get('respawn_count', 0):>4}")
+                     f"{w.get('harakiri_count', 0):>4} {w.get('respawn_count', 0):>4} {w.get('websockets', 0):>5}")
     total = sum(w["requests"] for w in stats.get("workers", []))
     header = (f"{stats.get('version', '?')} - pid {stats.get('pid', '?')} - {time.strftime('%H:%M:%S')} - "
               f"requests: {total} - RPS: {total_rps:.1f} - listen queue: {stats.get('listen_queue', 0)}")
     return header, lines
 
 
-COLUMNS = " WID      PID   REQUESTS      RPS  STATUS  AVG(ms)     RSS    EXC   HAR  RESP"
+# (title, width) of each column, as rows() formats them
+WIDTHS = (("WID", 3), ("PID", 8), ("REQUESTS", 10), ("RPS", 8), ("STATUS", 7), ("AVG(ms)", 9), ("RSS", 7),
+          ("EXC", 6), ("HAR", 4), ("RESP", 4), ("WS", 5))
+COLUMNS = " ".join(title.rjust(width) for title, width in WIDTHS)
 
 
 def _loop(screen, address: str) -> None:

@@ -237,7 +237,14 @@ def test_keepalive_pings_cut_a_silent_client_and_keep_a_live_one(tmp_path):
 
 
 def test_200_open_websockets_while_plain_gets_are_answered(tmp_path):
-    server = serve(tmp_path, "--processes", "1")
+    """...and counted: the stats JSON (uwsgitop's source) and /metrics show them."""
+    import json
+    import urllib.request
+
+    from tests.integration.nginx import free_port
+
+    stats = free_port()
+    server = serve(tmp_path, "--processes", "1", "--stats", f"127.0.0.1:{stats}", "--stats-http")
     socks = []
     try:
         for _ in range(200):
@@ -253,6 +260,15 @@ def test_200_open_websockets_while_plain_gets_are_answered(tmp_path):
             sock.sendall(frame(b"n%d" % i))
         for i, sock in enumerate(socks):
             assert read_frame(sock) == (1, b"n%d" % i)
+        worker = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{stats}/", timeout=10).read())["workers"][0]
+        assert (worker["websockets"], worker["websockets_total"]) == (200, 200)
+        for sock in socks[:50]:
+            sock.sendall(frame(b"", opcode=8))  # a close
+            assert read_frame(sock)[0] == 8  # echoed, then the server closes
+            assert sock.recv(10) == b""
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{stats}/metrics", timeout=10).read().decode()
+        assert 'uisge_worker_websockets_open{worker_id="1"} 150' in metrics
+        assert 'uisge_worker_websockets_total{worker_id="1"} 200' in metrics
     finally:
         for sock in socks:
             sock.close()

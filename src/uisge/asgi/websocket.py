@@ -159,6 +159,9 @@ class WebSocket:
             except LocalProtocolError as exc:
                 raise AppError(f"websocket.accept refused: {exc}") from None
             self.accepted = True
+            board = self.pipeline.board
+            if board is not None:
+                board.websocket(True)
             resp = self.conn.resp
             resp.status_code = 101
             resp.header_bytes = len(data)
@@ -391,6 +394,8 @@ class WebSocket:
         if conn.fd >= 0:
             self.ended = True
             self.pipeline.close(conn)
+            if self.accepted and self.pipeline.board is not None:
+                self.pipeline.board.websocket(False)
             self._wake()
             if self.drained is not None and not self.drained.done():
                 self.drained.set_result(None)

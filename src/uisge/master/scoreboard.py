@@ -26,8 +26,10 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # sec
 HIST = struct.Struct(f"<{len(BUCKETS) + 1}Q")
 WID = struct.Struct("<Q")  # the worker id holding the slot, written once by its writer
 WID_OFF = HEAD.size + HIST.size
+WS = struct.Struct("<QQ")  # websockets open now, websockets accepted so far (ASGI workers)
+WS_OFF = WID_OFF + WID.size
 SLOT_BASE = 256  # the counters above; the core records follow
-assert WID_OFF + WID.size <= SLOT_BASE
+assert WS_OFF + WS.size <= SLOT_BASE
 CORE = struct.Struct("<d120s")  # harakiri deadline (wall clock, 0: not in app code), "METHOD URI"
 
 
@@ -68,9 +70,11 @@ class Board:
         off = slot * self.slot_size
         pid, requests, exceptions, tx, in_request, running, avg_rt, current, spawned = HEAD.unpack_from(self.mem, off)
         hist = HIST.unpack_from(self.mem, off + HEAD.size)
-        return {"wid": WID.unpack_from(self.mem, off + WID_OFF)[0],"pid": pid, "requests": requests, "exceptions": exceptions, "tx": tx, "in_request": in_request,
-                "running_time": running, "avg_rt": avg_rt, "current_start": current, "spawned": spawned,
-                "histogram": hist}
+        ws_open, ws_total = WS.unpack_from(self.mem, off + WS_OFF)
+        return {"wid": WID.unpack_from(self.mem, off + WID_OFF)[0], "pid": pid, "requests": requests,
+                "exceptions": exceptions, "tx": tx, "in_request": in_request, "running_time": running,
+                "avg_rt": avg_rt, "current_start": current, "spawned": spawned, "histogram": hist,
+                "websockets": ws_open, "websockets_total": ws_total}
 
     def clear(self, slot: int) -> None:
         self.mem[slot * self.slot_size:(slot + 1) * self.slot_size] = bytes(self.slot_size)
@@ -78,7 +82,7 @@ class Board:
 
 class SlotWriter:
     __slots__ = ("mem", "off", "hist_off", "cores_off", "requests", "exceptions", "tx", "in_request", "running",
-                 "avg_rt", "spawned", "pid", "hist")
+                 "avg_rt", "spawned", "pid", "hist", "ws_open", "ws_total")
 
     def __init__(self, mem: mmap.mmap, off: int, size: int = SLOT_BASE) -> None:
         self.mem = mem
@@ -90,6 +94,7 @@ class SlotWriter:
         self.spawned = time.time()
         self.pid = os.getpid()
         self.hist = [0] * (len(BUCKETS) + 1)
+        self.ws_open = self.ws_total = 0
         mem[off:off + size] = bytes(size)
         self._write(0.0)
 
@@ -117,6 +122,15 @@ class SlotWriter:
         self.hist[i] += 1
         self._write(0.0)
         struct.pack_into("<Q", self.mem, self.hist_off + 8 * i, self.hist[i])
+
+    def websocket(self, opened: bool) -> None:
+        """A websocket was accepted (True) or closed (False)."""
+        if opened:
+            self.ws_open += 1
+            self.ws_total += 1
+        else:
+            self.ws_open -= 1
+        WS.pack_into(self.mem, self.off + WS_OFF, self.ws_open, self.ws_total)
 
     # -- harakiri (written by the thread that runs the app code, for its own core record)
     def app_begin(self, core: int, deadline: float, what: bytes) -> None:

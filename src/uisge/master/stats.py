@@ -204,6 +204,8 @@ class StatsServer:
                 "last_spawn": int(slot["spawned"]) if slot and slot["spawned"] else 0,
                 "respawn_count": row.respawns + 1, "tx": slot["tx"] if slot else 0,
                 "avg_rt": int((slot["avg_rt"] if slot else 0) * 1_000_000),
+                "websockets": slot["websockets"] if slot else 0,  # (uisge's: open websockets of an ASGI app)
+                "websockets_total": slot["websockets_total"] if slot else 0,
                 "apps": [{"id": 0, "modifier1": 0, "mountpoint": "", "startup_time": 0,
                           "requests": slot["requests"] if slot else 0,
                           "exceptions": slot["exceptions"] if slot else 0, "chdir": ""}],
@@ -268,6 +270,10 @@ class StatsServer:
                [(lab, w["tx"]) for lab, w in wl])
         metric("uwsgi_worker_average_response_time_seconds", "gauge", "Running average of request time.",
                [(lab, w["avg_rt"] / 1e6) for lab, w in wl])
+        metric("uisge_worker_websockets_open", "gauge", "Websockets open now (ASGI apps).",
+               [(lab, w["websockets"]) for lab, w in wl])
+        metric("uisge_worker_websockets_total", "counter", "Websockets accepted (ASGI apps).",
+               [(lab, w["websockets_total"]) for lab, w in wl])
         lines.append("# HELP uisge_request_duration_seconds Request time, all workers.")
         lines.append("# TYPE uisge_request_duration_seconds histogram")
         totals = [sum(w["histogram"][i] for w in workers) for i in range(len(BUCKETS) + 1)]
