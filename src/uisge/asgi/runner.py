@@ -193,6 +193,7 @@ class AsyncRunner:
         except Disconnected:
             pass
         except asyncio.CancelledError:
+            ws.abandon()  # the worker's last moment (past worker-reload-mercy): closed and counted
             raise
         except Exception as exc:  # noqa: BLE001 - an app failure costs its websocket, not the worker
             error = exc

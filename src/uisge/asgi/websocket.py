@@ -224,6 +224,11 @@ class WebSocket:
         else:
             log(f"error in the app for {what}:\n" + "".join(traceback.format_exception(error)))
 
+    def abandon(self) -> None:
+        """The worker ends while the app still runs: the socket closes and the request is counted."""
+        self.app_done = True
+        self._shut()
+
     # ---------------------------------------------------------------- the socket's side (the loop calls these)
     def readable(self) -> None:
         try:

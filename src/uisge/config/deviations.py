@@ -124,9 +124,10 @@ ROWS: tuple[tuple[str, str, str], ...] = (
      "str keys and values are taken and encoded as UTF-8, as `@spool` would (uWSGI's own tests/spooler_dir.py "
      "calls it so)"),
     ("the `uwsgi` module's functions uisge does not offer",
-     "websockets, RPC to other nodes, queue, metrics, async/green, offload, remote caches, `cache_inc` and "
-     "friends",
+     "websockets for WSGI apps (`websocket_handshake()` and friends), RPC to other nodes, queue, metrics, "
+     "async/green, offload, remote caches, `cache_inc` and friends",
      "present, but raise NotImplementedError naming the function (so `hasattr()` feature checks still pass); "
+     "websockets are served to ASGI apps instead (README, docs/deployment.md); "
      "local RPC (`register_rpc`, `rpc(None, ...)`, `call`, `rpc_list`) and shared areas (`sharedarea_*`) are "
      "offered"),
     ("a static file changed on disk",

@@ -239,6 +239,9 @@ class AsyncWorker(Worker):
     def _stopping(self) -> None:
         if not self.stopping:
             self.deadline = self._begin_stop()
-        if not self.pipeline.conns or time.monotonic() > self.deadline:
+        pipeline = self.pipeline
+        # done when every connection is closed and every websocket's app has returned (a consumer's
+        # disconnect handler runs after its socket closed)
+        if (not pipeline.conns and not pipeline.runner.sockets) or time.monotonic() > self.deadline:
             self.loop.stop()
 
