@@ -38,7 +38,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PEERS = HERE / ".peers"
 STATIC = HERE / "static"  # bench/static/small.css, served by the `static` scenario
 PEER_PACKAGES = ["uwsgi", "gunicorn", "granian", "uvicorn"]
-PEER_LIBRARIES = ["httptools", "uvloop"]  # uvicorn's fast parser and loop (no command of their own)
+# uvicorn's fast parser and loop, and its two websocket implementations (no command of their own)
+PEER_LIBRARIES = ["httptools", "uvloop", "websockets", "wsproto"]
 SERVER_CPU, LOAD_CPU = "0", "1"
 MARK_BEGIN, MARK_END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
@@ -54,6 +55,7 @@ class Scenario:
     via_nginx: bool = False
     servers: tuple[str, ...] = ("uisge", "uwsgi", "gunicorn", "granian")
     log: bool = False  # the request log on (uisge and uWSGI; the others log no requests by default)
+    ws: bool = False  # websocket messages (bench/ws_load.py) instead of HTTP requests (wrk)
 
 
 SCENARIOS = [
@@ -76,6 +78,10 @@ SCENARIOS = [
              path="/static/small.css", servers=("uisge", "uisge-hello", "uwsgi")),
     Scenario("asgi-hello", "ASGI hello world, keep-alive, 50 connections (uvicorn with httptools and uvloop, "
              "granian's ASGI interface)", servers=("uisge-asgi", "uvicorn", "granian-asgi")),
+    Scenario("ws-echo", "Websocket echo of 32-byte text messages, 50 websockets, one message in flight on each "
+             "(uvicorn with its `websockets` and its `wsproto` implementation, granian's ASGI interface); the "
+             "unit is messages", path="/ws", ws=True,
+             servers=("uisge-asgi", "uvicorn", "uvicorn-wsproto", "granian-asgi")),
     Scenario("stats-polled", "Hello world, keep-alive, 50 connections, uisge with a master and `stats`: "
              "unpolled vs a client reading the stats every 100 ms", servers=("uisge-stats", "uisge-stats-polled")),
 ]
@@ -135,10 +141,10 @@ def server_command(name: str, scenario: Scenario, port: int, sock_path: str, sta
     if name == "uisge-asgi":
         return [sys.executable, "-m", "uisge", "--http-socket", address, "--wsgi-file", str(ASGI_APP),
                 "--disable-logging"]
-    if name == "uvicorn":
+    if name in ("uvicorn", "uvicorn-wsproto"):
         return [str(peers / "uvicorn"), "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http",
-                "httptools", "--no-access-log", "--log-level", "warning", "--app-dir", str(HERE),
-                "asgi_app:application"]
+                "httptools", "--ws", "wsproto" if name == "uvicorn-wsproto" else "websockets", "--no-access-log",
+                "--log-level", "warning", "--app-dir", str(HERE), "asgi_app:application"]
     if name == "granian-asgi":
         return [str(peers / "granian"), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
                 "--workers", "1", "--working-dir", str(HERE), "asgi_app:application"]
@@ -268,6 +274,15 @@ def run_wrk(scenario: Scenario, port: int, duration: float, tmp: Path, path: str
     return rps, errors, total
 
 
+def run_ws(scenario: Scenario, port: int, duration: float) -> tuple[float, int, int]:
+    """(messages/s, errors, messages) of one bench/ws_load.py run, on the load's CPU."""
+    cmd = ["taskset", "-c", LOAD_CPU, str(PEERS / "bin" / "python"), str(HERE / "ws_load.py"), "127.0.0.1",
+           str(port), scenario.path, str(scenario.connections), f"{duration:g}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout.split()
+    total, errors = (int(out[0]), int(out[1])) if len(out) == 2 else (0, scenario.connections)
+    return total / duration, errors, total
+
+
 def measure(name: str, scenario: Scenario, duration: float, tmp: Path) -> tuple[float, int, int, float]:
     """(requests/s, errors, requests, server CPU µs per request) of one measurement."""
     port = free_port()
@@ -299,9 +314,14 @@ def measure(name: str, scenario: Scenario, duration: float, tmp: Path) -> tuple[
         else:
             wait_ready(port, server, name)
         path = "/" if name == "uisge-hello" else scenario.path  # the app's hello world, static-map still set
-        run_wrk(scenario, port, 1.0, tmp, path)  # warm-up
+        if scenario.ws:
+            run_ws(scenario, port, 1.0)  # warm-up
+        else:
+            run_wrk(scenario, port, 1.0, tmp, path)  # warm-up
         cpu0 = tree_cpu(server.pid)
-        if not name.endswith("-polled"):
+        if scenario.ws:
+            rps, errors, total = run_ws(scenario, port, duration)
+        elif not name.endswith("-polled"):
             rps, errors, total = run_wrk(scenario, port, duration, tmp, path)
         else:
             polling = threading.Event()

@@ -274,7 +274,7 @@ def serve(opts, argv: list[str]) -> int:
         notify.notify("READY=1", "STATUS=serving")
         daemon.say_ready(ready_fd)
         try:
-            return worker_class(apps)(opts, listeners, apps, 1).run()
+            return worker_class(apps, opts.interface)(opts, listeners, apps, 1).run()
         finally:
             vacuum(opts, listeners)
     daemon.say_ready(ready_fd)
@@ -292,7 +292,7 @@ def _fork_workers(opts, listeners, apps) -> int:
         if pid == 0:
             code = 1
             try:
-                code = worker_class(apps)(opts, listeners, apps, wid).run()
+                code = worker_class(apps, opts.interface)(opts, listeners, apps, wid).run()
             except BaseException:  # noqa: BLE001
                 traceback.print_exc()
             finally:

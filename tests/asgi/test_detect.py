@@ -50,3 +50,11 @@ def test_django_and_flask_entry_points(tmp_path, monkeypatch):
 
 
 urlpatterns: list = []
+
+
+def test_the_interface_option_overrides_the_check():
+    def hidden(scope, receive, send):  # a plain function returning a coroutine: ASGI the check cannot see
+        return asgi_function(scope, receive, send)
+
+    assert interface(hidden) == "wsgi" and interface(hidden, "asgi") == "asgi"
+    assert interface(asgi_function, "wsgi") == "wsgi" and interface(asgi_function, "auto") == "asgi"

@@ -13,7 +13,7 @@ def test_http_scope_from_a_head_keeps_raw_headers_and_decodes_the_path_as_utf8()
     assert scope["path"] == "/café//y"  # percent-decoded, repeated slashes kept, dot-segments resolved
     assert scope["raw_path"] == b"/caf%C3%A9//x/../y" and scope["query_string"] == b"a=1&b=%20"
     assert scope["headers"] == [(b"host", b"example.org"), (b"x-dup", b"1"), (b"x-dup", b"2")]
-    assert scope["client"] == ["10.0.0.9", 5555] and scope["server"] == ["0.0.0.0", 8000]
+    assert scope["client"] == ("10.0.0.9", 5555) and scope["server"] == ("0.0.0.0", 8000)
     assert scope["root_path"] == "" and scope["state"] == {"db": "pool"}
 
 
@@ -24,7 +24,7 @@ def test_uwsgi_scope_takes_headers_from_the_vars():
            "SERVER_NAME": "h", "SERVER_PORT": "80", "wsgi.url_scheme": "https"}
     scope = http_scope(env, None)
     assert scope["http_version"] == "1.0" and scope["scheme"] == "https" and scope["root_path"] == "/app"
-    assert scope["raw_path"] == b"/app/x" and scope["path"] == "/app/x" and scope["client"] == ["1.2.3.4", 0]
+    assert scope["raw_path"] == b"/app/x" and scope["path"] == "/app/x" and scope["client"] == ("1.2.3.4", 0)
     assert sorted(scope["headers"]) == [(b"content-type", b"text/plain"), (b"host", b"h"), (b"x-real-ip", b"1.2.3.4")]
     assert "state" not in scope
 

@@ -167,6 +167,23 @@ def test_lifespan_startup_failure_stops_with_the_apps_message(tmp_path):
     assert "the app's lifespan startup failed: no database" in result.stderr
 
 
+def test_interface_asgi_serves_an_app_the_check_cannot_see(tmp_path):
+    (tmp_path / "hidden.py").write_text(
+        "async def inner(scope, receive, send):\n"
+        "    if scope['type'] != 'http':\n        return\n"
+        "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+        "    await send({'type': 'http.response.body', 'body': b'served as ASGI'})\n"
+        "def application(scope, receive, send):\n    return inner(scope, receive, send)\n")
+    server = Server(["--http-socket", "127.0.0.1:0", "--wsgi-file", str(tmp_path / "hidden.py"), "--interface",
+                     "asgi"], cwd=str(tmp_path))
+    try:
+        with server.connect() as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_response(sock)[::2] == (200, b"served as ASGI")
+    finally:
+        server.stop()
+
+
 def test_a_mix_of_wsgi_and_asgi_apps_is_refused(tmp_path):
     (tmp_path / "w.py").write_text("def application(e, s):\n    s('200 OK', [])\n    return [b'x']\n")
     result = run_uisge("--http-socket", "127.0.0.1:0", "--wsgi-file", APP, "--mount", f"/w={tmp_path / 'w.py'}",

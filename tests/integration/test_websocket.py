@@ -311,3 +311,30 @@ def test_a_client_gone_mid_session_is_told_to_the_app(tmp_path):
         assert server.wait_log("WS DISCONNECT /echo 1006")
     finally:
         server.stop()
+
+
+def test_frames_sent_before_the_accept_are_kept_and_a_client_gone_before_it_is_told(tmp_path):
+    """/late accepts after 0.3 s: a frame sent with the handshake and one sent before the 101 arrives are both
+    delivered after the accept; a client that leaves before the accept makes the app's accept raise OSError."""
+    server = serve(tmp_path)
+    try:
+        sock = server.connect()
+        sock.sendall(b"GET /late HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % KEY + frame(b"early one"))
+        sock.sendall(frame(b"early two"))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 101 ")
+        assert read_frame(sock) == (1, b"early one") and read_frame(sock) == (1, b"early two")
+        sock.close()
+        gone = server.connect()
+        gone.sendall(b"GET /late HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % KEY)
+        gone.close()
+        assert server.wait_log("WS LATE ACCEPT raised Disconnected")
+        with server.connect() as other:  # nothing else disturbed
+            other.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_response(other)[0] == 200
+    finally:
+        server.stop()

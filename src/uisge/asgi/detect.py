@@ -7,7 +7,10 @@ import inspect
 from typing import Any
 
 
-def interface(app: Any) -> str:
+def interface(app: Any, forced: str = "auto") -> str:
+    """`forced`: the `interface` option (auto, wsgi, asgi)."""
+    if forced != "auto":
+        return forced
     if inspect.iscoroutinefunction(app):
         return "asgi"
     if not inspect.isclass(app) and inspect.iscoroutinefunction(getattr(app, "__call__", None)):

@@ -18,7 +18,6 @@ from uisge.asgi.scope import http_scope, websocket_scope
 from uisge.asgi.websocket import Disconnected, Limits, WebSocket, is_websocket
 from uisge.errors import ClientGone
 from uisge.worker.connection import EPOLLIN, RUNNING, UPGRADED
-from uisge.protocol.status import reason
 from uisge.wsgi.adapter import AppError, error_response
 
 DONE, WAIT, GONE = 1, 2, 3  # (worker/connection.py's step results)
@@ -119,6 +118,8 @@ class AsyncRunner:
         read is held)."""
         pipeline = self.pipeline
         pipeline.watch(conn, 0)
+        if conn.head is not None and conn.head.upgrade:
+            return  # a websocket about to start: its own reader takes these bytes (or the end) from the socket
         try:
             data = os.read(conn.fd, READ_BLOCK)
         except (BlockingIOError, InterruptedError):
@@ -132,9 +133,6 @@ class AsyncRunner:
                 cycle.disconnected()
             return
         conn.last = pipeline.worker.now
-        if conn.head is not None and conn.head.upgrade:
-            conn.parser.upgrade_rest += data  # frames sent before the handshake's answer: the websocket's
-            return
         events = list(conn.parser.feed(data))
         conn.pending = conn.pending + events if conn.pending else events
 
@@ -181,6 +179,7 @@ class AsyncRunner:
         ws = conn.ws = WebSocket(conn, self.pipeline, self.loop, self.limits)
         conn.state = UPGRADED
         self.sockets.add(ws)
+        self.pipeline.watch(conn, EPOLLIN)  # until the accept: a client gone, or frames sent early
         problem = ws.handshake(conn.head)
         if problem is not None:
             ws.app_done = True  # the app never sees a handshake that is not one
@@ -266,11 +265,7 @@ class Cycle:
         resp = self.conn.resp
         kind = message["type"]
         if kind == "http.response.start":
-            if resp.started:
-                raise AppError("http.response.start sent twice")
-            status = message["status"]
-            resp.start_response(f"{status} {reason(status)}", [(bytes(k).decode("latin-1"), bytes(v).decode("latin-1"))
-                                                             for k, v in message.get("headers", ())])
+            resp.start_asgi(message["status"], message.get("headers", ()))
             return
         if kind != "http.response.body":
             raise AppError(f"unknown ASGI message type {kind!r} for an HTTP request")

@@ -14,27 +14,36 @@ _CGI_HEADERS = {"CONTENT_TYPE": b"content-type", "CONTENT_LENGTH": b"content-len
 
 def http_scope(env: dict[str, Any], raw_headers: list | None, state: dict | None = None) -> dict[str, Any]:
     """`raw_headers`: the HTTP head's (name, value) byte pairs; None for a uwsgi request, whose headers are
-    the environ's HTTP_* vars (nginx sends them so) plus CONTENT_TYPE and CONTENT_LENGTH."""
-    uri = env.get("REQUEST_URI", "")
-    raw_path = uri.partition("?")[0].encode("latin-1") or env.get("PATH_INFO", "/").encode("latin-1")
+    the environ's HTTP_* vars (nginx sends them so) plus CONTENT_TYPE and CONTENT_LENGTH. (The hot path of
+    every ASGI request: the environ of an HTTP request always has the keys read with [] here.)"""
     if raw_headers is None:
         headers = [(_CGI_HEADERS[k], v.encode("latin-1")) for k in _CGI_HEADERS if (v := env.get(k))]
         headers += [(k[5:].lower().replace("_", "-").encode("latin-1"), v.encode("latin-1"))
                     for k, v in env.items() if k[:5] == "HTTP_"]
+        uri = env.get("REQUEST_URI", "")
+        version = _VERSIONS.get(env.get("SERVER_PROTOCOL", ""), "1.1")
     else:
         headers = [(name.lower(), value) for name, value in raw_headers]
+        uri = env["REQUEST_URI"]
+        version = _VERSIONS[env["SERVER_PROTOCOL"]]
+    script = env["SCRIPT_NAME"]
+    path_info = env["PATH_INFO"]
+    # the whole path, root_path included (as uvicorn and Starlette's router read it); the environ holds it
+    # decoded as latin-1 (PEP 3333), ASGI wants it decoded as UTF-8
+    path = script + path_info if script else path_info
+    if not path.isascii():
+        path = path.encode("latin-1").decode("utf-8", "replace")
+    raw_path = uri.partition("?")[0] if "?" in uri else uri
     scope = {
         "type": "http",
         "asgi": ASGI,
-        "http_version": _VERSIONS.get(env.get("SERVER_PROTOCOL", ""), "1.1"),
-        "method": env.get("REQUEST_METHOD", "GET"),
-        "scheme": env.get("wsgi.url_scheme", "http"),
-        # the whole path, root_path included (as uvicorn and Starlette's router read it); the environ holds it
-        # decoded as latin-1 (PEP 3333), ASGI wants it decoded as UTF-8
-        "path": (env.get("SCRIPT_NAME", "") + env.get("PATH_INFO", "")).encode("latin-1").decode("utf-8", "replace"),
-        "raw_path": raw_path,
-        "query_string": env.get("QUERY_STRING", "").encode("latin-1"),
-        "root_path": env.get("SCRIPT_NAME", ""),
+        "http_version": version,
+        "method": env["REQUEST_METHOD"],
+        "scheme": env["wsgi.url_scheme"],
+        "path": path,
+        "raw_path": raw_path.encode("latin-1") if raw_path else path_info.encode("latin-1"),
+        "query_string": env["QUERY_STRING"].encode("latin-1"),
+        "root_path": script,
         "headers": headers,
         "client": _peer(env.get("REMOTE_ADDR"), env.get("REMOTE_PORT")),
         "server": _peer(env.get("SERVER_NAME"), env.get("SERVER_PORT")),
@@ -44,13 +53,24 @@ def http_scope(env: dict[str, Any], raw_headers: list | None, state: dict | None
     return scope
 
 
-def _peer(host: str | None, port: str | None) -> list | None:
+_PEERS: dict[tuple[str, str], tuple[str, int]] = {}
+
+
+def _peer(host: str | None, port: str | None) -> tuple[str, int] | None:
+    """(host, port) as ASGI wants it; cached (tuples are immutable), since servers and most clients repeat."""
     if not host:
         return None
-    try:
-        return [host, int(port or 0)]
-    except ValueError:
-        return [host, 0]
+    key = (host, port or "")
+    found = _PEERS.get(key)
+    if found is None:
+        try:
+            found = (host, int(port or 0))
+        except ValueError:
+            found = (host, 0)
+        if len(_PEERS) >= 4096:
+            _PEERS.clear()
+        _PEERS[key] = found
+    return found
 
 
 def websocket_scope(env: dict[str, Any], raw_headers: list, state: dict | None, subprotocols: list[str]) -> dict[str, Any]:

@@ -240,6 +240,12 @@ class WebSocket:
         if not data:
             self._gone(ABNORMAL)
             return
+        if not self.accepted:
+            # before the accept (the app still deciding): kept for the accept, and not read again until then
+            # (at most one read held); an end of file still ends the websocket, the app hears of it
+            self.conn.parser.upgrade_rest += data
+            self.pipeline.watch(self.conn, 0)
+            return
         self._received(data)
 
     def writable(self) -> None:

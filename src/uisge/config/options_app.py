@@ -10,6 +10,10 @@ OPTIONS = (
     opt("module", "str", "Load the WSGI app from a module: `pkg.wsgi`, `pkg.wsgi:application`, `pkg.wsgi:app`, "
         "`pkg.app:create_app()`.", aliases=("wsgi",), short="w", metavar="MODULE[:CALLABLE]"),
     opt("callable", "str", "Name of the WSGI callable in the file or module.", default="application"),
+    opt("interface", "choice", "What the app callable speaks: auto (an `async def` callable, or an object whose "
+        "`__call__` is one, is ASGI; anything else WSGI), wsgi, asgi (for an ASGI app the check cannot see, "
+        "such as a plain function returning a coroutine).", extra={"choices": ("auto", "wsgi", "asgi")},
+        default="auto"),
     opt("mount", "keyval", "Mount an app at a path prefix: `/prefix=file.py` or `/prefix=pkg.mod:app`.",
         repeat=True, metavar="MOUNTPOINT=APP"),
     opt("chdir", "path", "Change to this directory before loading the app.", metavar="DIR"),

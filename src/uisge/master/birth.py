@@ -70,7 +70,7 @@ def become_worker(master, wid: int, ctl: socket.socket, slot: int) -> None:
             return
         reopen = (lambda: logfile.reopen(master.log_path)) if master.log_path else None
         board = master.board.writer(slot, wid) if master.board is not None else None
-        code = worker_class(apps)(master.opts, master.listeners, apps, wid, control=ctl, reopen_log=reopen,
+        code = worker_class(apps, master.opts.interface)(master.opts, master.listeners, apps, wid, control=ctl, reopen_log=reopen,
                                   board=board).run()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1

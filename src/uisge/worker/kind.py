@@ -8,8 +8,9 @@ from uisge.asgi.detect import interface
 from uisge.worker.loop import Worker
 
 
-def worker_class(apps: list) -> type[Worker]:
-    if apps and interface(apps[0][1]) == "asgi":
+def worker_class(apps: list, forced: str = "auto") -> type[Worker]:
+    """`forced`: the `interface` option."""
+    if apps and interface(apps[0][1], forced) == "asgi":
         from uisge.worker.aloop import AsyncWorker
 
         return AsyncWorker

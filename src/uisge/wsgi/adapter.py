@@ -93,6 +93,32 @@ def check_header(item: Any) -> tuple[int, bytes, int]:
     return entry
 
 
+_ASGI_HEADER_CACHE: dict[tuple[bytes, bytes], tuple[int, bytes, int]] = {}
+_ASGI_STATUS_CACHE: dict[int, tuple[int, bytes]] = {}
+
+
+def check_asgi_status(status: Any) -> tuple[int, bytes]:
+    if type(status) is not int or not 100 <= status <= 999:
+        raise AppError(f"the ASGI status must be an int from 100 to 999, got {status!r}")
+    entry = _ASGI_STATUS_CACHE[status] = check_status(f"{status} {reason_phrase(status)}")
+    return entry
+
+
+def check_asgi_header(item: Any) -> tuple[int, bytes, int]:
+    """check_header() for an ASGI header: a (name, value) pair of bytes (a list is taken too)."""
+    try:
+        name, value = item
+        key = (bytes(name), bytes(value))
+    except (TypeError, ValueError):
+        raise AppError(f"ASGI header {item!r} is not a (name, value) pair of bytes") from None
+    entry = check_header((key[0].decode("latin-1"), key[1].decode("latin-1")))
+    if len(key[1]) <= _CACHE_VALUE_MAX:
+        if len(_ASGI_HEADER_CACHE) >= _CACHE_MAX:
+            _ASGI_HEADER_CACHE.clear()
+        _ASGI_HEADER_CACHE[key] = entry
+    return entry
+
+
 _date: list = [0, b""]  # [second, b"Date: ...\r\n"]
 
 
@@ -221,13 +247,30 @@ class Response:
             self.status_code, self.status_bytes = check_status(status)
         if type(headers) is not list:
             raise AppError(f"headers must be a list of (name, value) tuples, got {type(headers).__name__}")
+        self._take_headers(headers, _HEADER_CACHE, check_header)
+        self.started = True
+        return self.write
+
+    def start_asgi(self, status: Any, headers: Any) -> None:
+        """ASGI's http.response.start: an int status and (name, value) byte pairs, checked (and cached) as
+        WSGI's are, without going through str."""
+        if self.started:
+            raise AppError("http.response.start sent twice")
+        try:
+            self.status_code, self.status_bytes = _ASGI_STATUS_CACHE[status]
+        except (KeyError, TypeError):
+            self.status_code, self.status_bytes = check_asgi_status(status)
+        self._take_headers(headers, _ASGI_HEADER_CACHE, check_asgi_header)
+        self.started = True
+
+    def _take_headers(self, headers: Any, cache: dict, check: Callable[[Any], tuple[int, bytes, int]]) -> None:
         lines = []
         self.content_length = -1
         for item in headers:
             try:
-                kind, line, length = _HEADER_CACHE[item]
-            except (KeyError, TypeError):  # not seen yet, or unhashable: check_header says what is wrong
-                kind, line, length = check_header(item)
+                kind, line, length = cache[item]
+            except (KeyError, TypeError):  # not seen yet, or unhashable: the check says what is wrong
+                kind, line, length = check(item)
             if kind:
                 if kind == CONTENT_LENGTH:
                     self.content_length = length
@@ -240,8 +283,6 @@ class Response:
             lines.append(line)
         self.lines = lines
         self.header_count = len(headers)
-        self.started = True
-        return self.write
 
     def write(self, data: bytes) -> None:
         """PEP 3333's write(): the one place that may wait for the client (up to socket-timeout)."""

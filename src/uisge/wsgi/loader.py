@@ -160,7 +160,7 @@ def load_apps(opts) -> list[tuple[str, WSGIApp]]:
             target = f"{module}:{_factory(attr, opts)}"
         # kept as written (`/foo/` stays `/foo/`: uWSGI gives it as SCRIPT_NAME); `/` is the root, ""
         apps.append((mountpoint if mountpoint.rstrip("/") else "", load_target(target, name)))
-    kinds = {interface(app) for _, app in apps}
+    kinds = {interface(app, opts.interface) for _, app in apps}
     if len(kinds) > 1:
         raise AppLoadError("the apps mix WSGI and ASGI callables: one instance serves one kind (its workers run "
                            "either plain calls or an asyncio loop); run the two kinds as two instances")
