@@ -98,6 +98,77 @@ def test_a_pipelined_request_split_behind_a_running_one(tmp_path):
         server.stop()
 
 
+def test_request_bodies_are_streamed_to_receive_as_they_arrive(tmp_path):
+    """The app runs at the head and takes the body as it arrives: it answers from the first piece while the
+    client still holds most of it back; a 64 MiB upload (and a chunked one) are counted with the worker's peak
+    RSS bounded; a client gone mid-body, a chunked body past limit-post and a stalled body each end with
+    http.disconnect for the app (and a 413 / 408 for the client when it can still hear one)."""
+    import socket as socketlib
+
+    server = Server(["--master", "--processes", "1", "--http-socket", "127.0.0.1:0", "--wsgi-file", APP,
+                     "--limit-post", str(80 << 20), "--socket-timeout", "2"], cwd=str(tmp_path),
+                    env={"PYTHONUNBUFFERED": "1"})
+    try:
+        children = open(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read().split()
+        worker = int(children[0])
+
+        def peak() -> int:
+            for line in open(f"/proc/{worker}/status"):
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+            return 0
+
+        with server.connect() as sock:  # 10 MiB announced, 1 MiB sent: the app answers already
+            sock.sendall(b"POST /first-chunk HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (10 << 20)
+                         + b"a" * (1 << 20))
+            status, headers, body = read_response(sock)
+            assert status == 200 and body.startswith(b"first ") and body.endswith(b" more True"), body
+            assert headers.get("connection") == "close"  # the rest of the body was never read: not reusable
+        before = peak()
+        piece = b"b" * (1 << 20)
+        with server.connect() as sock:
+            sock.sendall(b"POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (64 << 20))
+            for _ in range(64):
+                sock.sendall(piece)
+            status, _, body = read_response(sock)
+            assert status == 200 and body.startswith(b"%d bytes in " % (64 << 20)), body
+            sock.sendall(b"POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for _ in range(16):
+                sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+            sock.sendall(b"0\r\n\r\n")
+            status, _, body = read_response(sock)
+            assert status == 200 and body.startswith(b"%d bytes in " % (16 << 20)), body
+        grown = peak() - before
+        assert grown < 16 << 20, f"the worker's peak RSS grew by {grown >> 20} MiB for an 80 MiB upload"
+        # a client gone mid-body
+        sock = server.connect()
+        sock.sendall(b"POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + b"c" * 1000)
+        sock.close()
+        assert server.wait_log("COUNT DISCONNECT after", 10)
+        # a chunked body past limit-post: 413, and the app is told
+        with server.connect() as sock:
+            sock.sendall(b"POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            try:
+                for _ in range(90):
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server stopped reading and closed
+            try:
+                status, _, _ = read_response(sock)
+            except (ConnectionResetError, socketlib.timeout):
+                status = 0
+        assert server.wait_log("stopped short (413 request body larger than limit-post", 10)
+        # a stalled body: 408 after socket-timeout
+        with server.connect() as sock:
+            sock.sendall(b"POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+            sock.settimeout(15)
+            status, _, _ = read_response(sock)
+            assert status == 408
+        assert server.wait_log("no body bytes for socket-timeout (2 s)")
+    finally:
+        server.stop()
+
+
 def test_streamed_post_echo_and_streamed_response(tmp_path):
     server = Server(["--http-socket", "127.0.0.1:0", "--wsgi-file", APP, "--post-buffering", "65536"],
                     cwd=str(tmp_path))

@@ -13,10 +13,12 @@ import asyncio
 import os
 from typing import Any
 
+from uisge.asgi.body import Upload
 from uisge.asgi.harakiri import Deadlines, await_chain, format_chain
 from uisge.asgi.scope import http_scope, websocket_scope
 from uisge.asgi.websocket import Disconnected, Limits, WebSocket, is_websocket
 from uisge.errors import ClientGone
+from uisge.protocol.events import END
 from uisge.worker.connection import EPOLLIN, RUNNING, UPGRADED
 from uisge.wsgi.adapter import AppError, error_response
 
@@ -39,6 +41,7 @@ class AsyncRunner:
         harakiri = float(pipeline.opts.harakiri or 0)
         self.deadlines = Deadlines(harakiri) if harakiri else None
         self.killed: set = set()  # connections whose request harakiri cancelled
+        self.uploads: set = set()  # connections whose request body is still arriving
 
     def submit(self, conn: Any) -> None:
         drained = getattr(conn, "drained", None)
@@ -82,7 +85,7 @@ class AsyncRunner:
                 cycle = conn.cycle = Cycle(conn, self.loop, pipeline)
                 try:
                     await app(scope, cycle.receive, cycle.send)
-                    if not resp.done:
+                    if not resp.done and not cycle.gone:
                         if not resp.started:
                             raise AppError("the ASGI app returned without sending http.response.start")
                         resp._finish()
@@ -109,7 +112,70 @@ class AsyncRunner:
             result = GONE
         finally:
             self.busy -= 1
+            upload = conn.upload
+            if upload is not None:
+                if not upload.ended:  # the app did not take the whole body: the connection cannot be reused
+                    resp.keep_alive = False
+                    self.uploads.discard(conn)
+                conn.upload = None
         pipeline.returned(conn, result)
+
+    # ---------------------------------------------------------------- request bodies, as they arrive
+    def stream(self, conn: Any, rest: list) -> None:
+        """A request with a body: its app runs now (Pipeline.serve calls this at the head); `rest` is what
+        the parser gave after the head (body pieces, maybe its end, maybe the next request)."""
+        pipeline = self.pipeline
+
+        def resume() -> None:
+            if conn.fd >= 0 and conn.state == RUNNING and conn.upload is not None:
+                pipeline.watch(conn, EPOLLIN)
+
+        conn.upload = Upload(lambda: pipeline.watch(conn, 0), resume, pipeline.worker.now)
+        self.uploads.add(conn)
+        pipeline.dispatch(conn)
+        pipeline.watch(conn, EPOLLIN)
+        self._body_events(conn, rest)
+
+    def _body_events(self, conn: Any, events: list) -> None:
+        upload = conn.upload
+        pipeline = self.pipeline
+        for i, ev in enumerate(events):
+            cls = ev.__class__
+            if cls is bytes:
+                upload.put(ev, pipeline.worker.now)
+            elif ev is END:
+                upload.end()
+                self.uploads.discard(conn)
+                if i + 1 < len(events):  # the next request, pipelined: kept for after this one
+                    conn.pending = (conn.pending or []) + events[i + 1:]
+                    pipeline.watch(conn, 0)
+                return
+            else:  # a Reject: the body cannot be completed (limit-post, a malformed chunk)
+                self._body_failed(conn, f"{ev.status} {ev.reason}", ev.status)
+                return
+
+    def _body_failed(self, conn: Any, why: str, status: int = 0) -> None:
+        """The body stops short: the app's receive() says http.disconnect; the client gets `status` if no
+        answer began, and the connection closes once the app returns."""
+        pipeline = self.pipeline
+        pipeline.log.error(f"{conn.remote_addr or conn.listener.name}: the request body of "
+                           f"{conn.env.get('REQUEST_URI', '')} stopped short ({why}); the app is told "
+                           f"http.disconnect")
+        conn.upload.fail(why)
+        self.uploads.discard(conn)
+        pipeline.watch(conn, 0)
+        resp = conn.resp
+        if status and not resp.head_sent:
+            resp.head_sent = resp.done = True
+            resp.status_code = status
+            resp.keep_alive = False
+            try:
+                resp.out.send_now(error_response(status, why.partition(" ")[2], "HTTP/1.1" if resp.http
+                                                 else "HTTP/1.0"))
+            except ClientGone:
+                pass
+        if conn.cycle is not None:
+            conn.cycle.disconnected()  # (a cycle made later sees the failed upload itself)
 
     def readable_while_running(self, conn: Any) -> None:
         """Bytes or an end of file on a connection whose request runs (worker/aloop.py calls this). The end:
@@ -117,9 +183,12 @@ class AsyncRunner:
         parsed and kept for after this one, and the connection is not read again until then (at most one
         read is held)."""
         pipeline = self.pipeline
-        pipeline.watch(conn, 0)
-        if conn.head is not None and conn.head.upgrade:
-            return  # a websocket about to start: its own reader takes these bytes (or the end) from the socket
+        upload = conn.upload
+        streaming = upload is not None and not upload.ended
+        if not streaming:
+            pipeline.watch(conn, 0)
+            if conn.head is not None and conn.head.upgrade:
+                return  # a websocket about to start: its own reader takes these bytes (or the end) from the socket
         try:
             data = os.read(conn.fd, READ_BLOCK)
         except (BlockingIOError, InterruptedError):
@@ -127,14 +196,19 @@ class AsyncRunner:
             return
         except OSError:
             data = b""
-        cycle = conn.cycle
         if not data:
-            if cycle is not None:
-                cycle.disconnected()
+            if streaming:
+                self._body_failed(conn, "the client closed the connection")
+            elif conn.cycle is not None:
+                conn.cycle.disconnected()
+            pipeline.watch(conn, 0)
             return
         conn.last = pipeline.worker.now
         events = list(conn.parser.feed(data))
-        conn.pending = conn.pending + events if conn.pending else events
+        if streaming:
+            self._body_events(conn, events)
+        else:
+            conn.pending = conn.pending + events if conn.pending else events
 
     def conn_of(self, task: Any) -> Any:
         """The connection whose request `task` serves (harakiri only keeps that map)."""
@@ -201,6 +275,11 @@ class AsyncRunner:
     def tick(self, now: float) -> None:
         for ws in list(self.sockets):
             ws.tick(now)
+        timeout = self.pipeline.timeout
+        for conn in list(self.uploads):
+            upload = conn.upload
+            if upload is not None and not upload.paused and now - upload.last > timeout:
+                self._body_failed(conn, f"408 no body bytes for socket-timeout ({timeout:g} s)", 408)
         if self.deadlines is not None:
             self._harakiri(now)
 
@@ -225,24 +304,32 @@ class AsyncRunner:
 class Cycle:
     """One request's receive and send."""
 
-    __slots__ = ("conn", "loop", "pipeline", "body", "ended", "over", "gone")
+    __slots__ = ("conn", "loop", "pipeline", "ended", "over", "gone")
 
     def __init__(self, conn: Any, loop: asyncio.AbstractEventLoop, pipeline: Any) -> None:
         self.conn = conn
         self.loop = loop
         self.pipeline = pipeline
-        self.body = conn.env["wsgi.input"]
         self.ended = False  # the whole body was given
         self.over: asyncio.Future | None = None  # set when the response is complete: receive() says disconnect
-        self.gone = False  # the client closed its side while the app ran
+        upload = conn.upload
+        self.gone = upload is not None and bool(upload.failed)  # the client went (or its body was refused)
 
     async def receive(self) -> dict:
         if not self.ended:
-            data = self.body.read(READ_BLOCK)
-            more = len(data) == READ_BLOCK
-            if not more:
+            upload = self.conn.upload
+            if upload is None:  # no body
                 self.ended = True
-            return {"type": "http.request", "body": data, "more_body": more}
+                return {"type": "http.request", "body": b"", "more_body": False}
+            got = await upload.take()
+            if got is not None:
+                data, more = got
+                if not more:
+                    self.ended = True
+                return {"type": "http.request", "body": data, "more_body": more}
+            self.ended = True  # the body stopped short: the client is gone, or it was refused
+            self.gone = True
+            return {"type": "http.disconnect"}
         if self.over is None:
             self.over = self.loop.create_future()
             conn = self.conn
@@ -262,6 +349,8 @@ class Cycle:
             self.over.set_result(None)
 
     async def send(self, message: dict) -> None:
+        if self.gone:
+            return  # nobody to send to (as uvicorn, a no-op: the app learns it from receive())
         resp = self.conn.resp
         kind = message["type"]
         if kind == "http.response.start":
@@ -276,6 +365,8 @@ class Cycle:
         body = message.get("body", b"")
         if type(body) is not bytes:
             body = resp._bytes(body)
+        if not resp.head_sent and self.conn.upload is not None and not self.conn.upload.ended:
+            resp.keep_alive = False  # answered before the whole body came: the connection closes after
         if not message.get("more_body", False):
             if not resp.head_sent:
                 resp.send_whole(body)

@@ -87,6 +87,7 @@ class AsyncWorker(Worker):
         self.ep = self.pipeline.ep = LoopPoller(self.loop, self._on_in, self._on_out)
         self.pipeline.forget_on_close = True  # a closed descriptor must leave the loop's selector first
         self.pipeline.read_while_running = True  # http.disconnect
+        self.pipeline.stream_bodies = True  # request bodies given to receive() as they arrive
         self.pipeline.runner.stop()  # (app threads are for WSGI apps)
         self.pipeline.runner = AsyncRunner(self.pipeline, self.loop)
         self.pipeline.inline = False

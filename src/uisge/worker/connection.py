@@ -82,6 +82,7 @@ class Conn:
     head: RequestHead | None = None
     ws: Any = None  # the websocket it became (asgi/websocket.py's WebSocket)
     cycle: Any = None  # the ASGI request running on it (asgi/runner.py's Cycle)
+    upload: Any = None  # its request body, streamed to the ASGI app (asgi/body.py's Upload)
     sink: BodySink | None = None
     pending: list | None = None  # events parsed past a request that is being served (pipelining)
     out: Output | None = None
@@ -109,6 +110,7 @@ class Pipeline:
     # the connection stays watched while its request runs (ASGI: a client gone is told to the app; the
     # runner's readable_while_running() takes the event)
     read_while_running = False
+    stream_bodies = False  # a request with a body is dispatched at its head (ASGI: runner.stream())
 
     def __init__(self, worker, opts, apps: list[tuple[str, Callable]], log: RequestLog, health, board, static,
                  current) -> None:
@@ -252,12 +254,15 @@ class Pipeline:
                 elif cls is RequestHead:
                     conn.head = ev
                     if ev.content_length:
-                        conn.sink = BodySink(self.spill)
                         if ev.expect_continue:
                             try:
                                 os.write(conn.fd, CONTINUE)
                             except OSError:
                                 pass
+                        if self.stream_bodies:  # the app runs now and takes the body as it arrives
+                            self.runner.stream(conn, events[i + 1:])
+                            return
+                        conn.sink = BodySink(self.spill)
                 elif ev is END:
                     if i + 1 < len(events):
                         conn.pending = events[i + 1:]

@@ -101,7 +101,7 @@ def http_environ(base: dict[str, Any], remote_addr: str, remote_port: str, head:
     method = head.method
     env["REQUEST_METHOD"] = _METHODS.get(method) or method.decode("latin-1")
     env["SERVER_PROTOCOL"] = head.version
-    if head.chunked:
+    if head.chunked and head.content_length >= 0:
         env["CONTENT_LENGTH"] = str(head.content_length)  # a de-chunked body of known length
     if trusted and "HTTP_X_FORWARDED_PROTO" in env:
         proto = env["HTTP_X_FORWARDED_PROTO"]
