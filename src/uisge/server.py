@@ -193,6 +193,18 @@ def serve(opts, argv: list[str]) -> int:
         say("uisge: no address to serve on: add `http = :8000` (browsers), `socket = 127.0.0.1:3031` (nginx "
             "uwsgi_pass) or `http-socket = :8000`")
         return EXIT_CONFIG
+    if opts.tasks_backend:
+        from uisge.tasks.group import check_url
+
+        problem = check_url(opts.tasks_backend)
+        if problem is None:
+            try:
+                import redis  # noqa: F401
+            except ImportError:
+                problem = "it needs the redis package: pip install 'uisge[redis]'"
+        if problem:
+            say(f"uisge: tasks-backend = {opts.tasks_backend} ({opts.origin('tasks_backend')}): {problem}")
+            return EXIT_CONFIG
     if opts.cheaper:
         from uisge.master import cheaper
 

@@ -6,6 +6,11 @@ opt = topic("tasks")
 
 
 OPTIONS = (
+    opt("tasks-backend", "str", "A Redis shared by several instances (redis://HOST:PORT/DB, rediss://..., "
+        "unix:///path/redis.sock): they form one group whose timers and crons (`@timer`, `@cron`, `@rbtimer`, "
+        "`timer`, `cron`, `unique-cron`, `cron2`) run once per group, on the instance holding the scheduler "
+        "lease (taken over within about 4 s when it dies). Needs `pip install 'uisge[redis]'`.",
+        metavar="URL", implies_master=True),
     opt("cron", "str", "Run a shell command: `MIN HOUR DAY MONTH WEEKDAY command` (-1 any, -N every N).",
         repeat=True, implies_master=True),
     opt("cron2", "str", "Key=value cron: `minute=-5,unique=1 command`.", repeat=True, implies_master=True),

@@ -96,6 +96,11 @@ class Master:
                                                           *opts.touch_workers_reload, *opts.touch_mules_reload,
                                                           *opts.touch_spoolers_reload)}
         self.scheduler = Scheduler.from_options(opts, lambda num, target: routing.route(self, num, target), carried)
+        self.group = None  # tasks-backend: this instance's membership in a group (tasks/group.py)
+        if opts.tasks_backend:
+            from uisge.tasks.group import Group
+
+            self.group = self.scheduler.gate = Group(opts.tasks_backend, say)
         routing.absorb(self)
         self.daemons = attached.Daemons(attached.parse(opts), lambda: self.stop("graceful", "a control daemon died"))
         self.aux: dict[int, Child] = {}  # mules and spoolers, by pid
@@ -153,6 +158,8 @@ class Master:
         for mule_id, _ in self.mules:
             self._spawn_aux("mule", mule_id)
         RT.ready = True
+        if self.group is not None:
+            self.group.start()
         while not (self.stopping and not self.children and not self.aux):
             memory = self.memory
             timeout = 0.2 if (self.stopping or memory.respawn_at or self.preflight or memory.aux_respawn_at) else 1.0
@@ -294,7 +301,8 @@ class Master:
             rows.append(WorkerRow(wid, child.pid if child else 0, bool(child and child.ready), slot,
                                   self.memory.harakiri_count.get(wid, 0), self.respawns.get(wid, 0),
                                   wid in self.memory.cheap))
-        return Snapshot(rows, list(self.listeners), self.paused, self.ready())
+        return Snapshot(rows, list(self.listeners), self.paused, self.ready(),
+                        self.group.state() if self.group is not None else None)
 
     def ready(self) -> bool:
         """/readyz: the app is loaded, at least one worker accepts, and we are not draining."""
@@ -510,6 +518,8 @@ class Master:
 
     # ---------------------------------------------------------------- exit
     def _goodbye(self) -> int:
+        if self.group is not None:
+            self.group.stop()
         if self.stats is not None:
             self.stats.close()
         for fifo in self.fifos:

@@ -66,6 +66,7 @@ class Snapshot:
     listeners: list = field(default_factory=list)  # worker/connection.py Listener
     paused: bool = False
     ready: bool = False
+    group: dict | None = None  # tasks-backend: members, leader (tasks/group.py's Group.state())
 
 
 class StatsServer:
@@ -232,9 +233,12 @@ class StatsServer:
         workers = self.workers(snap)
         for w in workers:
             w.pop("histogram")
-        return {"version": f"uisge-{__version__}", "listen_queue": queue, "listen_queue_errors": 0,
-                "signal_queue": 0, "load": queue, "pid": os.getpid(), "uid": os.getuid(), "gid": os.getgid(),
-                "cwd": os.getcwd(), "locks": [{"user 0": 0}], "sockets": sockets, "workers": workers}
+        doc = {"version": f"uisge-{__version__}", "listen_queue": queue, "listen_queue_errors": 0,
+               "signal_queue": 0, "load": queue, "pid": os.getpid(), "uid": os.getuid(), "gid": os.getgid(),
+               "cwd": os.getcwd(), "locks": [{"user 0": 0}], "sockets": sockets, "workers": workers}
+        if snap.group is not None:
+            doc["group"] = snap.group
+        return doc
 
     def prometheus(self) -> str:
         """Prometheus text format; names follow the common uwsgi_exporter where they overlap."""
@@ -274,6 +278,13 @@ class StatsServer:
                [(lab, w["websockets"]) for lab, w in wl])
         metric("uisge_worker_websockets_total", "counter", "Websockets accepted (ASGI apps).",
                [(lab, w["websockets_total"]) for lab, w in wl])
+        if snap.group is not None:
+            metric("uisge_group_members", "gauge", "Instances in this instance's tasks-backend group.",
+                   [("", len(snap.group["members"]))])
+            metric("uisge_group_leading", "gauge", "1 while this instance holds the group's scheduler lease.",
+                   [("", int(snap.group["leading"]))])
+            metric("uisge_group_backend_reachable", "gauge", "1 while the tasks-backend answers.",
+                   [("", int(snap.group["reachable"]))])
         lines.append("# HELP uisge_request_duration_seconds Request time, all workers.")
         lines.append("# TYPE uisge_request_duration_seconds histogram")
         totals = [sum(w["histogram"][i] for w in workers) for i in range(len(BUCKETS) + 1)]

@@ -9,13 +9,14 @@ Ticked by the master about once a second; it must never wait for a command to fi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from uisge.tasks import cron
 from uisge.tasks.daemons import alive
@@ -50,6 +51,9 @@ class Scheduler:
     last_minute: dict[str, int] = field(default_factory=dict)  # entry key -> minute (epoch // 60) it last ran
     running: dict[int, Running] = field(default_factory=dict)
     cron_harakiri: int = 0
+    # tasks-backend (tasks/group.py's Group): timers and crons fire only on the instance holding the group's
+    # lease, and a cron's minute is claimed group-wide; None: this instance alone
+    gate: Any = None
 
     @classmethod
     def from_options(cls, opts, route, carried: dict | None = None) -> "Scheduler":
@@ -112,6 +116,8 @@ class Scheduler:
         for key, timer in list(self.timers.items()):
             if mono >= timer.next_at:
                 timer.next_at = max(timer.next_at + timer.secs, mono + timer.secs / 2)
+                if self.gate is not None and not self.gate.leading():
+                    continue  # another instance of the group fires it (an interval missed is skipped, not owed)
                 self.route(timer.num, None)
                 if timer.left:
                     timer.left -= 1
@@ -122,7 +128,8 @@ class Scheduler:
         for key, (rule, num) in self.crons.items():
             if rule.matches(local) and self.last_minute.get(key) != minute:
                 self.last_minute[key] = minute
-                self.route(num, None)
+                if self._ours(key, minute):
+                    self.route(num, None)
         for key, (num, before) in list(self.monitors.items()):
             path = json.loads(key)["path"]
             now_state = _file_state(path)
@@ -133,7 +140,8 @@ class Scheduler:
             key = "cmd:" + command.text
             if command.rule.matches(local) and self.last_minute.get(key) != minute:
                 self.last_minute[key] = minute
-                self._run(command)
+                if self._ours(key, minute):
+                    self._run(command)
         for run in self.running.values():
             if run.cmd.harakiri and not run.killed and mono - run.started > run.cmd.harakiri:
                 run.killed = True
@@ -142,6 +150,15 @@ class Scheduler:
                     os.killpg(run.pid, signal.SIGKILL)
                 except OSError:
                     pass
+
+    def _ours(self, key: str, minute: int) -> bool:
+        """Whether this instance runs a cron entry's `minute`: always alone; in a group, when it holds the
+        lease and nobody ran that minute yet (a leader that took over mid-minute does not run it again)."""
+        if self.gate is None:
+            return True
+        if not self.gate.leading():
+            return False
+        return self.gate.claim(f"cron:{hashlib.sha1(key.encode()).hexdigest()[:16]}:{minute}", 180)
 
     def _run(self, command: cron.CronCommand) -> None:
         if command.unique and any(r.cmd is command for r in self.running.values()):

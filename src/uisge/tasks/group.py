@@ -1,0 +1,153 @@
+"""Several instances, one group (issue 17): instances whose `tasks-backend` names the same Redis share one
+scheduler lease, so `@timer`, `@cron`, `cron =` and friends run once per group, not once per instance.
+
+A thread in the master (never the master's loop: Redis may be slow or gone) beats once a second: it
+records this instance among the members, takes the lease if nobody holds it (SET NX with a TTL) or renews
+its own (a compare-and-extend script), and reads who leads. The scheduler asks `leading()`, which answers
+from the last successful beat with a margin, so an instance that loses Redis stops firing before its lease
+can pass to another one: a job never runs twice across a change of leader, and a new leader takes over
+within TTL + one beat of the old one's death (kill -9 included). `claim()` dedupes a cron's minute across
+leaders. Redis unreachable: the instance keeps serving, says so once a minute, and nobody fires until it
+is back (there is no catch-up burst: missed timer intervals are skipped).
+
+Needs redis-py (`pip install 'uisge[redis]'`). Pure decisions are `lease_valid()` and `redact()`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Any, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+PREFIX = "uisge:"
+LEASE_TTL = 3.0  # seconds the scheduler lease lives in Redis without a renewal
+MARGIN = 1.0  # the leader stops firing this long before its lease could expire in Redis
+BEAT = 1.0  # seconds between beats
+MEMBER_TTL = 10.0  # a member not seen for this long is dropped from the list
+ERROR_EVERY = 60.0  # seconds between two log lines about an unreachable backend
+
+# renew the lease only if this instance still holds it
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+
+def lease_valid(renewed_at: float, now: float, ttl: float = LEASE_TTL, margin: float = MARGIN) -> bool:
+    """Whether a lease taken or renewed at `renewed_at` (before the request went out) may still be acted on."""
+    return renewed_at > 0 and now < renewed_at + ttl - margin
+
+
+def redact(url: str) -> str:
+    """The backend URL without its password, for logs and the stats."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def check_url(url: str) -> str | None:
+    """Why `url` is not a tasks-backend URL, or None."""
+    scheme = urlsplit(url).scheme
+    if scheme not in ("redis", "rediss", "unix"):
+        return f"{url!r} is not a Redis URL (redis://HOST:PORT/DB, rediss://..., unix:///path/to/redis.sock)"
+    return None
+
+
+class Group:
+    def __init__(self, url: str, say: Callable[[str], None]) -> None:
+        import redis
+
+        self.redis = redis
+        self.url = url
+        self.say = say
+        self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self.renew = self.client.register_script(_RENEW)
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.renewed_at = 0.0  # monotonic time of the last successful take or renewal (sent at)
+        self.leader = ""
+        self.members: list[str] = []
+        self.reachable = True
+        self.error_said = -ERROR_EVERY
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="uisge-group", daemon=True)
+
+    # -- the master's side
+    def start(self) -> None:
+        self.say(f"tasks-backend {redact(self.url)}: this instance is {self.id}")
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Leave the group: the lease is given back at once (another instance takes it at its next beat)."""
+        self.stopped.set()
+        self.thread.join(2)
+        try:
+            if self.leading():
+                self.client.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
+                                 "end return 0", 1, PREFIX + "leader", self.id)
+            self.client.zrem(PREFIX + "members", self.id)
+        except self.redis.RedisError:
+            pass
+
+    def leading(self) -> bool:
+        return lease_valid(self.renewed_at, time.monotonic())
+
+    def claim(self, key: str, ttl: int) -> bool:
+        """Take `key` for `ttl` seconds if nobody has (a cron's minute, once per group)."""
+        try:
+            return bool(self.client.set(PREFIX + key, self.id, nx=True, ex=ttl))
+        except self.redis.RedisError as exc:
+            self._failed(exc)
+            return False
+
+    def state(self) -> dict[str, Any]:
+        return {"backend": redact(self.url), "instance": self.id, "members": list(self.members),
+                "leader": self.leader, "leading": self.leading(), "reachable": self.reachable}
+
+    # -- the thread
+    def _run(self) -> None:
+        while not self.stopped.is_set():
+            self._beat()
+            self.stopped.wait(BEAT)
+
+    def _beat(self) -> None:
+        sent = time.monotonic()
+        try:
+            now = time.time()
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zadd(PREFIX + "members", {self.id: now})
+            pipe.zremrangebyscore(PREFIX + "members", "-inf", now - MEMBER_TTL)
+            pipe.set(PREFIX + "leader", self.id, nx=True, px=int(LEASE_TTL * 1000))
+            pipe.zrange(PREFIX + "members", 0, -1)
+            _, _, took, members = pipe.execute()
+            held = took or self.renew(keys=[PREFIX + "leader"], args=[self.id, int(LEASE_TTL * 1000)]) == 1
+            if held:
+                if not self.leading():
+                    self.say(f"tasks-backend: {self.id} now holds the scheduler lease: the group's timers and "
+                             f"crons run here")
+                self.renewed_at = sent
+                self.leader = self.id
+            else:
+                leader = self.client.get(PREFIX + "leader")
+                self.leader = leader.decode() if leader else ""
+            self.members = sorted(m.decode() for m in members)
+            if not self.reachable:
+                self.reachable = True
+                self.say(f"tasks-backend {redact(self.url)} is reachable again")
+        except self.redis.RedisError as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        self.reachable = False
+        now = time.monotonic()
+        if now - self.error_said >= ERROR_EVERY:
+            self.error_said = now
+            self.say(f"tasks-backend {redact(self.url)} is unreachable ({exc}); requests are served as usual, the "
+                     f"group's timers and crons wait for it (said once a minute)")
