@@ -193,6 +193,11 @@ def serve(opts, argv: list[str]) -> int:
         say("uisge: no address to serve on: add `http = :8000` (browsers), `socket = 127.0.0.1:3031` (nginx "
             "uwsgi_pass) or `http-socket = :8000`")
         return EXIT_CONFIG
+    if opts.tasks_backend_locks and not opts.tasks_backend:
+        say(f"uisge: tasks-backend-locks ({opts.origin('tasks-backend-locks')}) makes the locks group-wide through "
+            f"the tasks-backend, and no tasks-backend is set: add `tasks-backend = redis://HOST:PORT/DB`, or "
+            f"remove it")
+        return EXIT_CONFIG
     if opts.tasks_backend:
         from uisge.tasks.group import check_url
 
@@ -203,7 +208,7 @@ def serve(opts, argv: list[str]) -> int:
             except ImportError:
                 problem = "it needs the redis package: pip install 'uisge[redis]'"
         if problem:
-            say(f"uisge: tasks-backend = {opts.tasks_backend} ({opts.origin('tasks_backend')}): {problem}")
+            say(f"uisge: tasks-backend = {opts.tasks_backend} ({opts.origin('tasks-backend')}): {problem}")
             return EXIT_CONFIG
     if opts.cheaper:
         from uisge.master import cheaper

@@ -24,7 +24,8 @@ APP = str(APPS / "groupapp.py")
 def instance(tmp_path, name: str, backend: str, ticks, *extra: str) -> Server:
     return Server(["--master", "--processes", "1", "--http-socket", "127.0.0.1:0", "--wsgi-file", APP,
                    "--tasks-backend", backend, *extra], cwd=str(tmp_path),
-                  env={"GROUP_TICKS": str(ticks), "GROUP_NAME": name, "PYTHONUNBUFFERED": "1"})
+                  env={"GROUP_TICKS": str(ticks), "GROUP_NAME": name, "PYTHONUNBUFFERED": "1",
+                       "GROUP_DONE": str(tmp_path / "done")})
 
 
 def ticks(path) -> list[tuple[str, float]]:
@@ -44,12 +45,15 @@ def wait(predicate, timeout: float, what: str):
 
 
 def kill_instance(server: Server) -> None:
-    """kill -9 the master and its workers (no goodbye: the lease is left to expire in Redis)."""
+    """kill -9 the master and its children (no goodbye: the lease and any running task are left to expire)."""
     pid = server.proc.pid
     children = open(f"/proc/{pid}/task/{pid}/children").read().split()
-    for child in children:
-        os.kill(int(child), signal.SIGKILL)
     os.kill(pid, signal.SIGKILL)
+    for child in children:
+        try:
+            os.kill(int(child), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     server.proc.wait(10)
 
 
@@ -140,3 +144,75 @@ def test_redis_gone_for_10_s_requests_go_on_and_timers_come_back_single(tmp_path
         for server in servers:
             server.stop()
         redis.stop()
+
+
+def test_spooled_jobs_run_once_each_across_the_group_and_survive_a_killed_instance(tmp_path):
+    """30 jobs queued by one instance run within 20 s, each exactly once, on more than one instance; a job
+    whose instance is killed (-9) mid-run is run again by another once its deadline passes."""
+    redis = RedisServer(tmp_path)
+    tick_file = tmp_path / "ticks"
+    done = tmp_path / "done"
+    servers = {}
+    try:
+        for name in ("a", "b", "c"):
+            servers[name] = instance(tmp_path, name, redis.url, tick_file, "--spooler", str(tmp_path / f"spool-{name}"),
+                                     "--spooler-quiet")
+        host, port = servers["a"].address()
+        started = time.monotonic()
+        assert urllib.request.urlopen(f"http://{host}:{port}/spool?30", timeout=10).read() == b"a"
+
+        def runs() -> list[list[str]]:
+            return [line.split() for line in done.read_text().splitlines()] if done.exists() else []
+
+        wait(lambda: len(runs()) >= 30, 20, f"only {len(runs())} of 30 jobs ran in 20 s")
+        assert time.monotonic() - started < 20
+        assert sorted(int(n) for n, _, _ in runs()) == list(range(30))  # each exactly once
+        assert len({name for _, name, _ in runs()}) > 1, runs()  # shared by the instances
+
+        assert urllib.request.urlopen(f"http://{host}:{port}/slow", timeout=10).read() == b"a"
+        slow = tmp_path / "done.slow"
+        first = wait(lambda: slow.exists() and slow.read_text().split(), 10, "the slow job did not start")[0]
+        kill_instance(servers.pop(first))
+        killed_at = time.monotonic()
+        finished = wait(lambda: next((r for r in runs() if r[0] == "slow"), None), 30, "the slow job was lost")
+        assert finished[1] != first and time.monotonic() - killed_at < 20
+        assert [r[0] for r in runs()].count("slow") == 1
+    finally:
+        for server in servers.values():
+            server.stop()
+        redis.stop()
+
+
+def test_group_wide_locks_serialise_two_instances(tmp_path):
+    """tasks-backend-locks: 40 read-modify-writes of one counter from two instances of two workers each, under
+    uwsgi.lock(): none is lost and no two critical sections overlap."""
+    import concurrent.futures
+
+    redis = RedisServer(tmp_path)
+    servers = [instance(tmp_path, name, redis.url, tmp_path / "ticks", "--processes", "2", "--tasks-backend-locks")
+               for name in ("a", "b")]
+    try:
+        urls = ["http://%s:%d/locked" % s.address() for s in servers]
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(lambda i: urllib.request.urlopen(urls[i % 2], timeout=30).status, range(40)))
+        assert statuses == [200] * 40
+        assert (tmp_path / "done.counter").read_text() == "40"
+        sections = sorted((float(a), float(b), n) for n, a, b in
+                          (line.split() for line in (tmp_path / "done.locklog").read_text().splitlines()))
+        assert {n for _, _, n in sections} == {"a", "b"}
+        assert all(prev[1] <= nxt[0] for prev, nxt in zip(sections, sections[1:]))
+    finally:
+        for server in servers:
+            server.stop()
+        redis.stop()
+
+
+def test_tasks_backend_locks_without_a_backend_is_refused(tmp_path):
+    from tests.conftest import run_uisge
+
+    result = run_uisge("--master", "--http-socket", "127.0.0.1:0", "--wsgi-file", APP, "--tasks-backend-locks",
+                       cwd=tmp_path, env={"GROUP_TICKS": str(tmp_path / "t"), "GROUP_NAME": "x"})
+    assert result.returncode != 0 and "no tasks-backend is set" in result.stderr
+    result = run_uisge("--master", "--http-socket", "127.0.0.1:0", "--wsgi-file", APP, "--tasks-backend",
+                       "http://127.0.0.1:6379", cwd=tmp_path, env={"GROUP_TICKS": str(tmp_path / "t"), "GROUP_NAME": "x"})
+    assert result.returncode != 0 and "is not a Redis URL" in result.stderr

@@ -293,6 +293,15 @@ def spool(*args: dict, **kwargs: Any) -> bytes:
             raise TypeError(f"uwsgi.spool() takes a dict or keyword arguments, got {type(arg).__name__}")
         task.update(arg)
     task.update(kwargs)
+    backend = _RT.opts.tasks_backend if _RT.opts else None
+    if backend:  # the group's queue in Redis: any instance's spooler runs it (tasks/queue.py)
+        from uisge.tasks.queue import describe, queue_for
+
+        packet, priority, at, _ = _spooler.encode_task(task)
+        name = describe(queue_for(backend).put(packet, priority, at))
+        if not (_RT.opts and _RT.opts.spooler_quiet):
+            _say(f"[spooler] queued {len(packet)} bytes as {name} in the tasks-backend")
+        return name.encode()
     if not _RT.spooler_dirs:
         raise ValueError("uwsgi.spool(): no spooler is configured; add `spooler = /path/to/dir` (and `master = true`)")
     target = task.get("spooler")
@@ -315,6 +324,11 @@ send_to_spooler = spool
 
 
 def spooler_jobs() -> list[bytes]:
+    backend = _RT.opts.tasks_backend if _RT.opts else None
+    if backend:
+        from uisge.tasks.queue import describe, queue_for
+
+        return [describe(i).encode() for i in queue_for(backend).pending()]
     out = []
     for directory in _RT.spooler_dirs:
         out += [p.encode() for p in _spooler.pending(directory)]

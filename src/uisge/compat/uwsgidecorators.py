@@ -65,7 +65,7 @@ class _spoolraw:
     result: Any = None
 
     def __init__(self, f: Callable, pass_arguments: bool) -> None:
-        if "spooler" not in uwsgi.opt:
+        if "spooler" not in uwsgi.opt and "tasks-backend" not in uwsgi.opt:  # (a group's queue needs no local one)
             raise Exception(f"you have to enable the uWSGI spooler to use @{type(self).__name__} decorator "
                             f"(add `spooler = /path/to/dir`)")
         self.f = f

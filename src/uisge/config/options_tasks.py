@@ -11,6 +11,9 @@ OPTIONS = (
         "`timer`, `cron`, `unique-cron`, `cron2`) run once per group, on the instance holding the scheduler "
         "lease (taken over within about 4 s when it dies). Needs `pip install 'uisge[redis]'`.",
         metavar="URL", implies_master=True),
+    opt("tasks-backend-locks", "flag", "Make `uwsgi.lock()` / `unlock()` / `is_locked()` and uwsgidecorators' "
+        "`@lock` hold across every instance of the tasks-backend group (a Redis key per lock; a holder that "
+        "dies keeps it at most max(60 s, 2 x harakiri)). Off: they hold across this instance's processes."),
     opt("cron", "str", "Run a shell command: `MIN HOUR DAY MONTH WEEKDAY command` (-1 any, -N every N).",
         repeat=True, implies_master=True),
     opt("cron2", "str", "Key=value cron: `minute=-5,unique=1 command`.", repeat=True, implies_master=True),

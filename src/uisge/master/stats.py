@@ -285,6 +285,8 @@ class StatsServer:
                    [("", int(snap.group["leading"]))])
             metric("uisge_group_backend_reachable", "gauge", "1 while the tasks-backend answers.",
                    [("", int(snap.group["reachable"]))])
+            metric("uisge_group_spool_tasks", "gauge", "Tasks in the group's spool queue, by state.",
+                   [(f'{{state="{k}"}}', v) for k, v in snap.group["queue"].items()])
         lines.append("# HELP uisge_request_duration_seconds Request time, all workers.")
         lines.append("# TYPE uisge_request_duration_seconds histogram")
         totals = [sum(w["histogram"][i] for w in workers) for i in range(len(BUCKETS) + 1)]

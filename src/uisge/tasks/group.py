@@ -23,6 +23,8 @@ import uuid
 from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
+from uisge.tasks.queue import DELAYED, READY, RUNNING
+
 PREFIX = "uisge:"
 LEASE_TTL = 3.0  # seconds the scheduler lease lives in Redis without a renewal
 MARGIN = 1.0  # the leader stops firing this long before its lease could expire in Redis
@@ -74,6 +76,7 @@ class Group:
         self.renewed_at = 0.0  # monotonic time of the last successful take or renewal (sent at)
         self.leader = ""
         self.members: list[str] = []
+        self.queue = {"ready": 0, "delayed": 0, "running": 0}  # the group's spool queue (tasks/queue.py)
         self.reachable = True
         self.error_said = -ERROR_EVERY
         self.stopped = threading.Event()
@@ -109,7 +112,8 @@ class Group:
 
     def state(self) -> dict[str, Any]:
         return {"backend": redact(self.url), "instance": self.id, "members": list(self.members),
-                "leader": self.leader, "leading": self.leading(), "reachable": self.reachable}
+                "leader": self.leader, "leading": self.leading(), "reachable": self.reachable,
+                "queue": dict(self.queue)}
 
     # -- the thread
     def _run(self) -> None:
@@ -126,7 +130,11 @@ class Group:
             pipe.zremrangebyscore(PREFIX + "members", "-inf", now - MEMBER_TTL)
             pipe.set(PREFIX + "leader", self.id, nx=True, px=int(LEASE_TTL * 1000))
             pipe.zrange(PREFIX + "members", 0, -1)
-            _, _, took, members = pipe.execute()
+            pipe.zcard(READY)
+            pipe.zcard(DELAYED)
+            pipe.zcard(RUNNING)
+            _, _, took, members, ready, delayed, running = pipe.execute()
+            self.queue = {"ready": ready, "delayed": delayed, "running": running}
             held = took or self.renew(keys=[PREFIX + "leader"], args=[self.id, int(LEASE_TTL * 1000)]) == 1
             if held:
                 if not self.leading():

@@ -12,7 +12,7 @@ import os
 from uisge.errors import UisgeError
 from uisge.tasks import cache, sharedarea
 from uisge.tasks.channels import Channels
-from uisge.tasks.locks import Locks
+from uisge.tasks.locks import GroupLocks, Locks
 from uisge.tasks.runtime import RT
 
 
@@ -92,7 +92,11 @@ def prepare(opts, carried: dict | None = None) -> None:
                          *(f"farm:{f}" for f in RT.farms), *spoolers]:
                 RT.channels.add(name)
     # user locks work without a master too (forked workers inherit the memfd), as in uWSGI
-    RT.locks = Locks(opts.locks or 1, fd=carried.get("locks"))
+    if opts.tasks_backend and opts.tasks_backend_locks:
+        RT.locks = GroupLocks(opts.locks or 1, opts.tasks_backend, ttl=max(60.0, 2.0 * (opts.harakiri or 0)),
+                              fd=carried.get("locks"))
+    else:
+        RT.locks = Locks(opts.locks or 1, fd=carried.get("locks"))
     RT.caches = cache.from_state(carried["caches"]) if carried.get("caches") else cache.from_options(opts)
     RT.sharedareas = (sharedarea.from_state(carried["sharedareas"]) if carried.get("sharedareas")
                       else sharedarea.from_options(opts))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
+from typing import Any
 
 
 class Locks:
@@ -99,3 +101,62 @@ class FdLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+class GroupLocks(Locks):
+    """`tasks-backend-locks`: the same locks, held across every instance of the tasks-backend group. The local
+    lock is taken first (the instance's processes and threads queue there), then a Redis key with this
+    holder's token (SET NX with a TTL), polled with a growing pause; unlock deletes the key only if it still
+    holds that token. A holder that dies without unlocking holds the lock for at most `ttl` seconds."""
+
+    _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+    def __init__(self, count: int, url: str, ttl: float = 60.0, fd: int | None = None) -> None:
+        super().__init__(count, fd)
+        self.url = url
+        self.ttl_ms = int(ttl * 1000)
+        self.tokens: dict[int, str] = {}
+        self.client: Any = None
+        self.client_pid = 0
+
+    def _redis(self) -> Any:
+        if self.client_pid != os.getpid():  # one client per process, made after the fork
+            import redis
+
+            self.client = redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+            self.client_pid = os.getpid()
+        return self.client
+
+    def lock(self, n: int = 0) -> None:
+        super().lock(n)
+        import uuid
+
+        import redis
+
+        token = f"{os.getpid()}:{uuid.uuid4().hex}"
+        pause = 0.005
+        try:
+            while not self._redis().set(f"uisge:lock:{n}", token, nx=True, px=self.ttl_ms):
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
+        except redis.RedisError as exc:
+            super().unlock(n)
+            raise RuntimeError(f"uwsgi.lock({n}) is group-wide (tasks-backend-locks), and the tasks-backend is "
+                               f"unreachable: {exc}") from None
+        except BaseException:
+            super().unlock(n)
+            raise
+        self.tokens[n] = token
+
+    def unlock(self, n: int = 0) -> None:
+        token = self.tokens.pop(n, None)
+        try:
+            if token is not None:
+                self._redis().eval(self._RELEASE, 1, f"uisge:lock:{n}", token)
+        finally:
+            super().unlock(n)
+
+    def is_locked(self, n: int = 0) -> bool:
+        if super().is_locked(n):
+            return True
+        return bool(self._redis().exists(f"uisge:lock:{n}"))

@@ -18,6 +18,7 @@ import random
 import select
 import signal
 import socket
+import threading
 import time
 import traceback
 from typing import Any, Callable
@@ -42,27 +43,39 @@ def _as_str(value: Any, key: str) -> str:
                      f"bytes (pickle other objects, or use @spool(pass_arguments=True))")
 
 
-def write_task(directory: str, args: dict, quiet: bool = False) -> str:
-    """Write one task atomically; returns its path. `spooler`, `priority`, `at` and `body` are special."""
+def encode_task(args: dict) -> tuple[bytes, str | None, float | None, str | None]:
+    """A task as a uwsgi packet (modifier1 17, the var block, the body), with its priority, its `at` time and
+    the `spooler` it names. `spooler`, `priority`, `at` and `body` are special."""
     args = dict(args)
     body = args.pop("body", b"") or b""
     if isinstance(body, str):
         body = body.encode("utf-8")
     target = args.pop("spooler", None)
     if target:
-        directory = target.decode() if isinstance(target, bytes) else str(target)
+        target = target.decode() if isinstance(target, bytes) else str(target)
     priority = args.pop("priority", None)
     at = args.get("at")
     env = {}
     for key, value in args.items():
         env[key.decode("latin-1") if isinstance(key, bytes) else str(key)] = _as_str(value, key)
     if priority is not None:
-        env["priority"] = _as_str(priority, "priority")
+        priority = _as_str(priority, "priority")
+        env["priority"] = priority
     block = encode_vars(env)
     if len(block) > 65535:
         raise ValueError("[uwsgi-spooler] args buffer is limited to 64k, use the 'body' for bigger values")
+    data = bytes([MODIFIER]) + len(block).to_bytes(2, "little") + b"\0" + block + body
+    when = float(at.decode() if isinstance(at, bytes) else at) if at is not None else None
+    return data, priority, when, target
+
+
+def write_task(directory: str, args: dict, quiet: bool = False) -> str:
+    """Write one task atomically; returns its path."""
+    data, priority, at, target = encode_task(args)
+    if target:
+        directory = target
     if priority is not None:
-        directory = os.path.join(directory, _as_str(priority, "priority"))
+        directory = os.path.join(directory, priority)
         os.makedirs(directory, exist_ok=True)
     _counter[0] += 1
     now = time.time()
@@ -70,7 +83,6 @@ def write_task(directory: str, args: dict, quiet: bool = False) -> str:
             f"{int(now)}_{int(now % 1 * 1e6)}")
     final = os.path.join(directory, name)
     temp = os.path.join(directory, "." + name + ".tmp")
-    data = bytes([MODIFIER]) + len(block).to_bytes(2, "little") + b"\0" + block + body
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         view = memoryview(data)
@@ -80,8 +92,7 @@ def write_task(directory: str, args: dict, quiet: bool = False) -> str:
     finally:
         os.close(fd)
     if at is not None:
-        when = float(at.decode() if isinstance(at, bytes) else at)
-        os.utime(temp, (when, when))
+        os.utime(temp, (at, at))
     os.rename(temp, final)
     dir_fd = os.open(directory, os.O_RDONLY)
     try:
@@ -154,6 +165,7 @@ class Spooler:
         self.running = True
         self.busy = False
         self.quiet = bool(opts.spooler_quiet)
+        self.said_unreachable = -60.0
 
     def run(self) -> int:
         def leave(signum, frame):
@@ -172,7 +184,7 @@ class Spooler:
             else:
                 __import__(module)
         while self.running:
-            did = self.scan()
+            did = self.scan_queue() if self.opts.tasks_backend else self.scan()
             if not self.running:
                 break
             if self.opts.spooler_max_tasks and self.done >= self.opts.spooler_max_tasks:
@@ -181,7 +193,8 @@ class Spooler:
                 return 0
             if did:
                 continue
-            self.wait(self.frequency)
+            # the group's queue is polled twice a second (a task spooled by another instance sends no wake-up)
+            self.wait(min(self.frequency, 0.5) if self.opts.tasks_backend else self.frequency)
         return 0
 
     def wait(self, timeout: float) -> None:
@@ -253,22 +266,37 @@ class Spooler:
             os.close(fd)
 
     def _execute(self, path: str, task: dict) -> bool:
+        """Run a task file; True when it ran (and is gone)."""
+        result = self._call(os.path.basename(path), task)
+        if result is None:
+            return False
+        if result == SPOOL_OK:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            return True
+        return False
+
+    def _call(self, name: str, task: dict) -> int | None:
+        """The spooler function on one task: its result (SPOOL_RETRY for an exception), None when the app
+        has no spooler function yet."""
         tag = f"[spooler {self.directory} pid: {os.getpid()}]"
         function = self.function()
         if function is None:
             say(f"{tag} no spooler function: the app must set `uwsgi.spooler` or use uwsgidecorators' @spool; "
-                f"{os.path.basename(path)} stays queued")
-            return False
+                f"{name} stays queued")
+            return None
         if not self.quiet:
-            say(f"{tag} managing request {os.path.basename(path)} ...")
+            say(f"{tag} managing request {name} ...")
         started = time.monotonic()
         if self.opts.spooler_harakiri:
-            signal.signal(signal.SIGALRM, lambda s, f: _harakiri(tag, path, self.opts.spooler_harakiri))
+            signal.signal(signal.SIGALRM, lambda s, f: _harakiri(tag, name, self.opts.spooler_harakiri))
             signal.alarm(int(self.opts.spooler_harakiri))
         try:
             result = function(task)
         except Exception:  # noqa: BLE001 - a failing task is retried, never the end of the spooler
-            say(f"{tag} task {os.path.basename(path)} raised; it stays queued and is retried at the next scan "
+            say(f"{tag} task {name} raised; it stays queued and is retried at the next scan "
                 f"(every {self.frequency} s):\n{traceback.format_exc().rstrip()}")
             result = SPOOL_RETRY
         finally:
@@ -276,23 +304,85 @@ class Spooler:
                 signal.alarm(0)
         self.done += 1
         if result == SPOOL_OK:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
             if not self.quiet:
-                say(f"{tag} done with task {os.path.basename(path)} after {int(time.monotonic() - started)} seconds")
-            return True
-        if result == SPOOL_IGNORE:
-            say(f"{tag} task {os.path.basename(path)}: the spooler function returned SPOOL_IGNORE; it stays queued")
-            return False
-        if result != SPOOL_RETRY:
-            say(f"{tag} task {os.path.basename(path)}: the spooler function returned {result!r} (not SPOOL_OK); "
-                f"it stays queued and is retried")
-        return False
+                say(f"{tag} done with task {name} after {int(time.monotonic() - started)} seconds")
+        elif result == SPOOL_IGNORE:
+            say(f"{tag} task {name}: the spooler function returned SPOOL_IGNORE; it stays queued")
+        elif result != SPOOL_RETRY:
+            say(f"{tag} task {name}: the spooler function returned {result!r} (not SPOOL_OK); it stays queued and "
+                f"is retried")
+        return result
+
+    # ---------------------------------------------------------------- tasks-backend: the group's queue
+    def scan_queue(self) -> bool:
+        """Run the group's tasks from Redis (tasks/queue.py) while there are some; True when one ran."""
+        import redis
+
+        from uisge.tasks.queue import VISIBILITY, describe, queue_for
+
+        queue = queue_for(self.opts.tasks_backend)
+        ran = False
+        while self.running:
+            while (message := self.wake.receive()) is not None:  # signals between tasks
+                self.handle_message(message)
+            try:
+                got = queue.take()
+            except redis.RedisError as exc:
+                self._unreachable(exc)
+                return ran
+            if got is None:
+                return ran
+            task_id, packet = got
+            name = describe(task_id)
+            try:
+                task = read_task(packet, name)
+            except ValueError as exc:
+                say(f"[spooler] {exc}; dropped")
+                queue.done(task_id)
+                continue
+            alive = threading.Event()
+            beat = threading.Thread(target=_heartbeat, args=(queue, task_id, alive, VISIBILITY / 3), daemon=True)
+            self.busy = True  # a stop signal now waits for the task and its bookkeeping
+            beat.start()
+            try:
+                result = self._call(name, task)
+            finally:
+                alive.set()
+                beat.join(2)
+                self.busy = False
+            try:
+                if result == SPOOL_OK:
+                    queue.done(task_id)
+                else:
+                    queue.retry(task_id, self.frequency)  # (its deadline would bring it back anyway)
+            except redis.RedisError as exc:
+                self._unreachable(exc)
+                return True
+            if result is None:
+                return ran
+            ran = True
+            if self.opts.spooler_max_tasks and self.done >= self.opts.spooler_max_tasks:
+                break
+        return ran
+
+    def _unreachable(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self.said_unreachable >= 60:
+            self.said_unreachable = now
+            say(f"[spooler pid: {os.getpid()}] tasks-backend unreachable ({exc}); the queue waits for it (said once "
+                f"a minute)")
 
 
-def _harakiri(tag: str, path: str, secs: int) -> None:
-    say(f"{tag} *** HARAKIRI ON THE SPOOLER TASK {os.path.basename(path)} (more than {secs} s): killing the spooler; "
+def _heartbeat(queue: Any, task_id: str, stop: threading.Event, every: float) -> None:
+    """While a task runs, its deadline in the queue moves on; a spooler that dies stops moving it."""
+    while not stop.wait(every):
+        try:
+            queue.extend(task_id)
+        except Exception:  # noqa: BLE001 - Redis gone: the task may run again elsewhere (at-least-once)
+            pass
+
+
+def _harakiri(tag: str, name: str, secs: int) -> None:
+    say(f"{tag} *** HARAKIRI ON THE SPOOLER TASK {name} (more than {secs} s): killing the spooler; "
         f"the task stays queued ***")
     os._exit(1)
