@@ -49,6 +49,7 @@ http {{
     fastcgi_temp_path {tmp}/fastcgi;
     scgi_temp_path {tmp}/scgi;
     client_max_body_size 20m;
+{http_extra}
     server {{
         listen 127.0.0.1:{port};
 {locations}
@@ -64,14 +65,14 @@ UWSGI_PASS = """\
 
 
 class Nginx:
-    def __init__(self, tmp: Path, locations: str) -> None:
+    def __init__(self, tmp: Path, locations: str, http_extra: str = "") -> None:
         binary = require_tool("nginx", "/usr/sbin/nginx")
         self.tmp = tmp
         self.port = free_port()
         # as root, nginx's workers run as nobody and could not reach sockets in pytest's 0700 temp dirs
         user = "user root;" if os.geteuid() == 0 else ""
         conf = tmp / "nginx.conf"
-        conf.write_text(CONF.format(user=user, tmp=tmp, port=self.port, locations=locations))
+        conf.write_text(CONF.format(user=user, tmp=tmp, port=self.port, locations=locations, http_extra=http_extra))
         self.proc = subprocess.Popen([binary, "-c", str(conf), "-p", str(tmp)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10

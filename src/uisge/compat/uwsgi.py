@@ -297,8 +297,16 @@ def spool(*args: dict, **kwargs: Any) -> bytes:
     if backend:  # the group's queue in Redis: any instance's spooler runs it (tasks/queue.py)
         from uisge.tasks.queue import describe, queue_for
 
+        import redis
+
+        from uisge.tasks.group import redact
+
         packet, priority, at, _ = _spooler.encode_task(task)
-        name = describe(queue_for(backend).put(packet, priority, at))
+        try:
+            name = describe(queue_for(backend).put(packet, priority, at))
+        except redis.RedisError as exc:
+            raise RuntimeError(f"uwsgi.spool(): the tasks-backend {redact(backend)} is unreachable ({exc}); the "
+                               f"task was not queued") from None
         if not (_RT.opts and _RT.opts.spooler_quiet):
             _say(f"[spooler] queued {len(packet)} bytes as {name} in the tasks-backend")
         return name.encode()
