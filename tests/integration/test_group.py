@@ -154,9 +154,12 @@ def test_spooled_jobs_run_once_each_across_the_group_and_survive_a_killed_instan
     done = tmp_path / "done"
     servers = {}
     try:
+        stats_port = free_port()
         for name in ("a", "b", "c"):
-            servers[name] = instance(tmp_path, name, redis.url, tick_file, "--spooler", str(tmp_path / f"spool-{name}"),
-                                     "--spooler-quiet")
+            extra = ("--stats", f"127.0.0.1:{stats_port}") if name == "b" else ()
+            url = redis.unix_url if name == "c" else redis.url  # the same Redis, through its unix socket
+            servers[name] = instance(tmp_path, name, url, tick_file, "--spooler", str(tmp_path / f"spool-{name}"),
+                                     "--spooler-quiet", *extra)
         host, port = servers["a"].address()
         started = time.monotonic()
         assert urllib.request.urlopen(f"http://{host}:{port}/spool?30", timeout=10).read() == b"a"
@@ -168,6 +171,17 @@ def test_spooled_jobs_run_once_each_across_the_group_and_survive_a_killed_instan
         assert time.monotonic() - started < 20
         assert sorted(int(n) for n, _, _ in runs()) == list(range(30))  # each exactly once
         assert len({name for _, name, _ in runs()}) > 1, runs()  # shared by the instances
+
+        def group() -> dict:
+            import socket as socketlib
+
+            with socketlib.create_connection(("127.0.0.1", stats_port), timeout=5) as sock:
+                data = b"".join(iter(lambda: sock.recv(65536), b""))
+            return json.loads(data)["group"]
+
+        wait(lambda: group()["queue"] == {"ready": 0, "delayed": 0, "running": 0}, 10, "the queue never emptied")
+        assert len(group()["members"]) == 3  # c too, through the unix socket URL
+        assert "unreachable" not in servers["c"].log()
 
         assert urllib.request.urlopen(f"http://{host}:{port}/slow", timeout=10).read() == b"a"
         slow = tmp_path / "done.slow"
