@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import os
+import re
 import signal
 import time
 
@@ -236,6 +237,24 @@ def test_lifespan_startup_failure_stops_with_the_apps_message(tmp_path):
                        env={"ASGI_FAIL_STARTUP": "1"})
     assert result.returncode == 22
     assert "the app's lifespan startup failed: no database" in result.stderr
+
+
+def test_max_requests_recycles_an_asgi_worker_without_losing_a_request(tmp_path):
+    server = Server(["--master", "--processes", "1", "--http-socket", "127.0.0.1:0", "--wsgi-file", APP,
+                     "--max-requests", "10", "--min-worker-lifetime", "0"], cwd=str(tmp_path),
+                    env={"PYTHONUNBUFFERED": "1"})
+    try:
+        for i in range(30):
+            with server.connect() as sock:
+                sock.sendall(f"GET /n/{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                assert read_response(sock)[0] == 200
+        assert server.wait_log("10 requests reached max-requests (10)")
+        deadline = time.monotonic() + 10
+        while len(set(re.findall(r"LIFESPAN STARTUP (\d+)", server.log()))) < 2:  # a new worker took over
+            assert time.monotonic() < deadline, server.log()[-3000:]
+            time.sleep(0.05)
+    finally:
+        server.stop()
 
 
 def test_interface_asgi_serves_an_app_the_check_cannot_see(tmp_path):

@@ -169,8 +169,8 @@ def test_spooled_jobs_run_once_each_across_the_group_and_survive_a_killed_instan
 
         wait(lambda: len(runs()) >= 30, 20, f"only {len(runs())} of 30 jobs ran in 20 s")
         assert time.monotonic() - started < 20
-        assert sorted(int(n) for n, _, _ in runs()) == list(range(30))  # each exactly once
-        assert len({name for _, name, _ in runs()}) > 1, runs()  # shared by the instances
+        assert sorted(int(r[0]) for r in runs()) == list(range(30))  # each exactly once
+        assert len({r[1] for r in runs()}) > 1, runs()  # shared by the instances
 
         def group() -> dict:
             import socket as socketlib
@@ -230,3 +230,32 @@ def test_tasks_backend_locks_without_a_backend_is_refused(tmp_path):
     result = run_uisge("--master", "--http-socket", "127.0.0.1:0", "--wsgi-file", APP, "--tasks-backend",
                        "http://127.0.0.1:6379", cwd=tmp_path, env={"GROUP_TICKS": str(tmp_path / "t"), "GROUP_NAME": "x"})
     assert result.returncode != 0 and "is not a Redis URL" in result.stderr
+
+
+def test_the_group_queue_keeps_priorities_and_at(tmp_path):
+    """An instance without a spooler queues tasks; a spooler of another instance, started afterwards, runs them
+    priority 0 first, then 1, then those without one (as uWSGI's numbered subdirectories), each in the order
+    queued, and the `at` task not before its time."""
+    redis = RedisServer(tmp_path)
+    done = tmp_path / "done"
+    servers = [instance(tmp_path, "web", redis.url, tmp_path / "ticks")]
+    try:
+        host, port = servers[0].address()
+        queued_at = time.time()
+        assert urllib.request.urlopen(f"http://{host}:{port}/ordered", timeout=10).read() == b"web"
+        servers.append(instance(tmp_path, "worker", redis.url, tmp_path / "ticks", "--spooler",
+                                str(tmp_path / "spool"), "--spooler-quiet"))
+
+        def runs() -> list[list[str]]:
+            return [line.split() for line in done.read_text().splitlines()] if done.exists() else []
+
+        wait(lambda: len(runs()) >= 7, 20, "not every task ran")
+        order = [r[0] for r in runs()]
+        assert order[:6] == ["p0-1", "p0-2", "p1-1", "p1-2", "none-1", "none-2"], order
+        n, name, _, ran_at = runs()[6]
+        assert n.startswith("at-") and name == "worker"
+        assert float(ran_at) >= float(n[3:]) - 0.05 and float(ran_at) >= queued_at + 1.9
+    finally:
+        for server in servers:
+            server.stop()
+        redis.stop()

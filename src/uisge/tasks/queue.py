@@ -8,7 +8,7 @@ another spooler runs it again. SPOOL_OK deletes it; a retry puts it back after s
 Order: priority first (as uWSGI's numbered subdirectories: the lowest number first, tasks without one
 last), then the oldest; `at` holds a task in `delayed` until its time.
 
-One client per process, made on first use (after a fork it is made anew). Pure: `ready_score()`.
+One client per process, made on first use (after a fork it is made anew). Pure: `band()`.
 """
 
 from __future__ import annotations
@@ -16,12 +16,24 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from typing import Any
 
 PREFIX = "uisge:spool:"
 READY, DELAYED, RUNNING, TASK = PREFIX + "ready", PREFIX + "delayed", PREFIX + "running", PREFIX + "task:"
+SEQUENCE = PREFIX + "sequence"
 VISIBILITY = 10.0  # seconds a taken task stays invisible without a heartbeat from its spooler
 NO_PRIORITY = 100  # tasks without a priority run after every numbered priority
+
+# queue a task: its place in its priority band is the group-wide order of queuing (a counter, not a clock)
+_PUT = """
+local score = tonumber(ARGV[3]) * 1e13 + redis.call('incr', KEYS[4])
+redis.call('hset', KEYS[3] .. ARGV[1], 'packet', ARGV[2], 'score', score, 'tries', 0)
+if ARGV[4] ~= '' and tonumber(ARGV[4]) > tonumber(ARGV[5]) then
+  redis.call('zadd', KEYS[2], tonumber(ARGV[4]), ARGV[1])
+else
+  redis.call('zadd', KEYS[1], score, ARGV[1])
+end
+return score
+"""
 
 # requeue the tasks of dead spoolers, move due delayed tasks to ready, take the first ready one
 _TAKE = """
@@ -42,12 +54,11 @@ return {id, redis.call('hget', KEYS[4] .. id, 'packet')}
 """
 
 
-def ready_score(priority: str | None, queued_at: float) -> float:
-    """Lower runs first: the priority band, then the time it was queued (ms)."""
-    band = NO_PRIORITY
+def band(priority: str | None) -> int:
+    """The priority band a task runs in (lower first): its number, or after all numbered ones."""
     if priority is not None and priority.isdigit():
-        band = min(int(priority), NO_PRIORITY - 1)
-    return band * 1e13 + int(queued_at * 1000)
+        return min(int(priority), NO_PRIORITY - 1)
+    return NO_PRIORITY
 
 
 class Queue:
@@ -56,18 +67,12 @@ class Queue:
 
         self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
         self.take_script = self.client.register_script(_TAKE)
+        self.put_script = self.client.register_script(_PUT)
 
     def put(self, packet: bytes, priority: str | None, at: float | None) -> str:
         task_id = f"{int(time.time() * 1000)}-{uuid.uuid4().hex[:12]}"
-        now = time.time()
-        score = ready_score(priority, now)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(TASK + task_id, mapping={"packet": packet, "score": score, "tries": 0})
-        if at is not None and at > now:
-            pipe.zadd(DELAYED, {task_id: at})
-        else:
-            pipe.zadd(READY, {task_id: score})
-        pipe.execute()
+        self.put_script(keys=[READY, DELAYED, TASK, SEQUENCE],
+                        args=[task_id, packet, band(priority), "" if at is None else repr(at), repr(time.time())])
         return task_id
 
     def take(self) -> tuple[str, bytes] | None:
@@ -122,7 +127,3 @@ def queue_for(url: str) -> Queue:
 def describe(task_id: str) -> str:
     return f"redis:{task_id}"
 
-
-def parse(name: Any) -> str | None:
-    text = name.decode() if isinstance(name, bytes) else str(name)
-    return text[6:] if text.startswith("redis:") else None
