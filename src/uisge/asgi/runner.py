@@ -2,9 +2,10 @@
 worker's loop (worker/aloop.py), in the loop's own thread. `send` writes through the connection's Response (the
 same framing as WSGI: Content-Length or chunked, HEAD, statuses without a body, keep-alive) into its output
 buffer, and waits for the buffer to drain when it is above its high-water mark (the pipeline's writable()
-resubmits the connection, which wakes it). `receive` gives the request body (received whole before the app
-runs, spooled past post-buffering), then waits for the end of the response and says `http.disconnect`.
-Nothing here reads a socket or knows a protocol's bytes.
+resubmits the connection, which wakes it). A request with a body runs at its head: `receive` gives the body as
+it arrives (asgi/body.py), then `http.disconnect` when the response is over or the client goes; the loop hands
+this module what a running request's connection reads (readable_while_running). Websockets are
+asgi/websocket.py's, harakiri's bookkeeping asgi/harakiri.py's. The protocol's bytes are the parsers'.
 """
 
 from __future__ import annotations
