@@ -100,7 +100,7 @@ class Master:
         if opts.tasks_backend:
             from uisge.tasks.group import Group
 
-            self.group = self.scheduler.gate = Group(opts.tasks_backend, say)
+            self.group = self.scheduler.gate = Group(opts.tasks_backend)
         routing.absorb(self)
         self.daemons = attached.Daemons(attached.parse(opts), lambda: self.stop("graceful", "a control daemon died"))
         self.aux: dict[int, Child] = {}  # mules and spoolers, by pid
@@ -374,6 +374,9 @@ class Master:
     # ---------------------------------------------------------------- periodic
     def _tick(self, now: float) -> None:
         """Once per loop round: gather the facts, let the policy decide, carry out its actions."""
+        if self.group is not None:
+            for message in self.group.drain():
+                say(message)
         if not self.stopping:
             routing.absorb(self)
             self.scheduler.tick(now, time.time())
@@ -520,6 +523,8 @@ class Master:
     def _goodbye(self) -> int:
         if self.group is not None:
             self.group.stop()
+            for message in self.group.drain():
+                say(message)
         if self.stats is not None:
             self.stats.close()
         for fifo in self.fifos:

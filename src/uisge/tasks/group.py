@@ -20,7 +20,8 @@ import socket
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from collections import deque
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from uisge.tasks.queue import DELAYED, READY, RUNNING
@@ -64,12 +65,15 @@ def check_url(url: str) -> str | None:
 
 
 class Group:
-    def __init__(self, url: str, say: Callable[[str], None]) -> None:
+    def __init__(self, url: str) -> None:
         import redis
 
         self.redis = redis
         self.url = url
-        self.say = say
+        # what the thread has to say, written by the master's loop (drain()): a thread writing to stderr while
+        # the master forks could leave the child a held stream lock
+        self.messages: deque[str] = deque(maxlen=100)
+        self.say = self.messages.append
         self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self.renew = self.client.register_script(_RENEW)
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -83,6 +87,12 @@ class Group:
         self.thread = threading.Thread(target=self._run, name="uisge-group", daemon=True)
 
     # -- the master's side
+    def drain(self) -> list[str]:
+        out = []
+        while self.messages:
+            out.append(self.messages.popleft())
+        return out
+
     def start(self) -> None:
         self.say(f"tasks-backend {redact(self.url)}: this instance is {self.id}")
         self.thread.start()
