@@ -39,8 +39,9 @@ def test_channels_chat_behind_nginx(tmp_path):
                  .replace("include uwsgi_params;", "include /etc/nginx/uwsgi_params;"))
     assert locations.count("location ") == 2
     server = Server([str(ini)], cwd=str(tmp_path), env={"PYTHONUNBUFFERED": "1"})
-    nginx = Nginx(tmp_path, locations)
+    nginx = None
     try:
+        nginx = Nginx(tmp_path, locations)
         with urllib.request.urlopen(f"{nginx.url}/health/", timeout=10) as r:  # uwsgi_pass
             assert json.loads(r.read()) == {"ok": True}
         with urllib.request.urlopen(f"{nginx.url}/", timeout=10) as r:
@@ -61,5 +62,6 @@ def test_channels_chat_behind_nginx(tmp_path):
         assert server.wait_log("GET /ws/chat/lobby/ => generated")
         assert "(HTTP/1.1 101)" in server.log()
     finally:
-        nginx.stop()
+        if nginx is not None:
+            nginx.stop()
         server.stop()

@@ -96,7 +96,7 @@ def test_three_instances_tick_once_per_group_and_the_lease_passes_on(tmp_path):
 def test_redis_gone_for_10_s_requests_go_on_and_timers_come_back_single(tmp_path):
     redis = RedisServer(tmp_path)
     tick_file = tmp_path / "ticks"
-    servers = [instance(tmp_path, name, redis.url, tick_file) for name in ("a", "b")]
+    servers: list[Server] = []
     failures: list[str] = []
     served = [0]
     done = threading.Event()
@@ -115,6 +115,7 @@ def test_redis_gone_for_10_s_requests_go_on_and_timers_come_back_single(tmp_path
 
     loader = threading.Thread(target=load)
     try:
+        servers += [instance(tmp_path, name, redis.url, tick_file) for name in ("a", "b")]
         wait(lambda: len(ticks(tick_file)) >= 2, 15, "no ticks")
         loader.start()
         redis.stop()
@@ -203,9 +204,10 @@ def test_group_wide_locks_serialise_two_instances(tmp_path):
     import concurrent.futures
 
     redis = RedisServer(tmp_path)
-    servers = [instance(tmp_path, name, redis.url, tmp_path / "ticks", "--processes", "2", "--tasks-backend-locks")
-               for name in ("a", "b")]
+    servers: list[Server] = []
     try:
+        servers += [instance(tmp_path, name, redis.url, tmp_path / "ticks", "--processes", "2",
+                             "--tasks-backend-locks") for name in ("a", "b")]
         urls = ["http://%s:%d/locked" % s.address() for s in servers]
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             statuses = list(pool.map(lambda i: urllib.request.urlopen(urls[i % 2], timeout=30).status, range(40)))
@@ -238,8 +240,9 @@ def test_the_group_queue_keeps_priorities_and_at(tmp_path):
     queued, and the `at` task not before its time."""
     redis = RedisServer(tmp_path)
     done = tmp_path / "done"
-    servers = [instance(tmp_path, "web", redis.url, tmp_path / "ticks")]
+    servers: list[Server] = []
     try:
+        servers.append(instance(tmp_path, "web", redis.url, tmp_path / "ticks"))
         host, port = servers[0].address()
         queued_at = time.time()
         assert urllib.request.urlopen(f"http://{host}:{port}/ordered", timeout=10).read() == b"web"

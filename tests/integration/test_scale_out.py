@@ -37,7 +37,7 @@ def test_three_instances_behind_nginx_lose_no_request_to_a_kill_or_a_rolling_rel
                for i, sock in enumerate(socks)]
     upstream = UPSTREAM.format(servers="\n".join(f"        server unix:{s} max_fails=1 fail_timeout=10s;"
                                                  for s in socks))
-    nginx = Nginx(tmp_path, LOCATION, http_extra=upstream)
+    nginx = None
     failures: list[str] = []
     served = [0]
     lock = threading.Lock()
@@ -61,6 +61,7 @@ def test_three_instances_behind_nginx_lose_no_request_to_a_kill_or_a_rolling_rel
 
     clients = [threading.Thread(target=client) for _ in range(10)]
     try:
+        nginx = Nginx(tmp_path, LOCATION, http_extra=upstream)
         for t in clients:
             t.start()
         deadline = time.monotonic() + 60
@@ -91,6 +92,7 @@ def test_three_instances_behind_nginx_lose_no_request_to_a_kill_or_a_rolling_rel
         assert served[0] >= total
     finally:
         done.set()
-        nginx.stop()
+        if nginx is not None:
+            nginx.stop()
         for server in servers:
             server.stop()
