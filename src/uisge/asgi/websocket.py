@@ -158,6 +158,9 @@ class WebSocket:
                 data = self.proto.send(AcceptConnection(subprotocol=message.get("subprotocol"), extra_headers=headers))
             except LocalProtocolError as exc:
                 raise AppError(f"websocket.accept refused: {exc}") from None
+            # from here on only frames: keep wsproto's frame-level connection, and let the handshake's h11
+            # objects go (a third of an open websocket's memory)
+            self.proto = self.proto.connection
             self.accepted = True
             board = self.pipeline.board
             if board is not None:
@@ -167,9 +170,11 @@ class WebSocket:
             resp.header_bytes = len(data)
             resp.head_sent = True
             self._write(data)
-            rest = self.conn.parser.upgrade_rest
+            parser = self.conn.parser
+            rest = parser.upgrade_rest
+            parser.release()  # the HTTP parser's work on this connection is over
             if rest:  # frames the client sent right behind its handshake
-                self.conn.parser.upgrade_rest = b""
+                parser.upgrade_rest = b""
                 self._received(rest)
             self._watch()
         elif kind == "websocket.close":
