@@ -123,6 +123,11 @@ ROWS: tuple[tuple[str, str, str], ...] = (
      "`@spool` encodes for you; a direct call does not)",
      "str keys and values are taken and encoded as UTF-8, as `@spool` would (uWSGI's own tests/spooler_dir.py "
      "calls it so)"),
+    ("`uwsgi.spool()` with `tasks-backend` (several instances, one queue: uisge's)",
+     "no such option: a task is a file in this instance's spooler directory, spool() returns its path, and "
+     "@spool needs a local `spooler`",
+     "the task goes to the group's queue in Redis, spool() returns `redis:<id>`, an instance without a spooler "
+     "may queue, and a task runs at least once (again elsewhere if its spooler dies: docs/deployment.md)"),
     ("the `uwsgi` module's functions uisge does not offer",
      "websockets for WSGI apps (`websocket_handshake()` and friends), RPC to other nodes, queue, metrics, "
      "async/green, offload, remote caches, `cache_inc` and friends",
