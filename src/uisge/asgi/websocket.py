@@ -32,7 +32,7 @@ from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Mes
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from uisge.errors import ClientGone
-from uisge.worker.connection import EPOLLIN, EPOLLOUT, UPGRADED
+from uisge.worker.connection import EPOLLIN, EPOLLOUT
 from uisge.wsgi.adapter import AppError, error_response
 
 INBOX_MAX = 16  # messages received and not yet taken by the app before the socket is no longer read
