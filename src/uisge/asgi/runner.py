@@ -21,7 +21,7 @@ from uisge.asgi.websocket import Disconnected, Limits, WebSocket, is_websocket
 from uisge.errors import ClientGone
 from uisge.protocol.events import END
 from uisge.worker.connection import EPOLLIN, RUNNING, UPGRADED
-from uisge.wsgi.adapter import AppError, error_response
+from uisge.wsgi.adapter import AppError
 
 DONE, WAIT, GONE = 1, 2, 3  # (worker/connection.py's step results)
 READ_BLOCK = 65536
@@ -82,7 +82,7 @@ class AsyncRunner:
                 if head.upgrade and head.proto == "http" and is_websocket(head):
                     await self._websocket(conn, app)
                     return  # (counted by the websocket when both it and the app are done)
-                scope = http_scope(env, conn.head.headers if conn.head.proto == "http" else None, self.state)
+                scope = http_scope(env, head.headers if head.proto == "http" else None, self.state)
                 cycle = conn.cycle = Cycle(conn, self.loop, pipeline)
                 try:
                     await app(scope, cycle.receive, cycle.send)
@@ -166,13 +166,9 @@ class AsyncRunner:
         self.uploads.discard(conn)
         pipeline.watch(conn, 0)
         resp = conn.resp
-        if status and not resp.head_sent:
-            resp.head_sent = resp.done = True
-            resp.status_code = status
-            resp.keep_alive = False
+        if status and resp.answer_error(status, why.partition(" ")[2]):
             try:
-                resp.out.send_now(error_response(status, why.partition(" ")[2], "HTTP/1.1" if resp.http
-                                                 else "HTTP/1.0"))
+                resp.out.flush()  # (now: the connection closes as soon as the app returns)
             except ClientGone:
                 pass
         if conn.cycle is not None:
@@ -219,19 +215,9 @@ class AsyncRunner:
     def _timed_out(self, resp: Any) -> int:
         """The request harakiri cancelled: a 504, or a cut response when its head already went out."""
         resp.failed = True
-        resp.keep_alive = False
-        if resp.head_sent:
-            resp.cut = True
-            return GONE
-        resp.head_sent = resp.done = True
-        resp.status_code = 504
-        data = error_response(504, f"the request ran longer than harakiri ({self.deadlines.seconds:g} s) and was "
-                                   f"stopped", resp.protocol if resp.protocol.startswith("HTTP/") else "HTTP/1.0")
-        resp.header_bytes = len(data)
-        resp.out.parts.clear()
-        resp.out.size = 0
-        resp.out.push(data)
-        return DONE
+        answered = resp.answer_error(504, f"the request ran longer than harakiri ({self.deadlines.seconds:g} s) "
+                                          f"and was stopped")
+        return DONE if answered else GONE
 
     def _harakiri(self, now: float) -> None:
         worker = self.pipeline.worker

@@ -295,11 +295,10 @@ def spool(*args: dict, **kwargs: Any) -> bytes:
     task.update(kwargs)
     backend = _RT.opts.tasks_backend if _RT.opts else None
     if backend:  # the group's queue in Redis: any instance's spooler runs it (tasks/queue.py)
-        from uisge.tasks.queue import describe, queue_for
-
         import redis
 
         from uisge.tasks.group import redact
+        from uisge.tasks.queue import describe, queue_for
 
         packet, priority, at, _ = _spooler.encode_task(task)
         try:

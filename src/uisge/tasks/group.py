@@ -33,13 +33,21 @@ BEAT = 1.0  # seconds between beats
 MEMBER_TTL = 10.0  # a member not seen for this long is dropped from the list
 ERROR_EVERY = 60.0  # seconds between two log lines about an unreachable backend
 
-# renew the lease only if this instance still holds it
-_RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-    return redis.call('pexpire', KEYS[1], ARGV[2])
+# the lease: taken if nobody holds it, renewed if this instance does; returns who holds it now
+_LEASE = """
+local holder = redis.call('get', KEYS[1])
+if not holder then
+    redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2])
+    return ARGV[1]
 end
-return 0
+if holder == ARGV[1] then
+    redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return holder
 """
+
+# delete a key only if it still holds this token (a lease given back, a group-wide lock released)
+RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 def lease_valid(renewed_at: float, now: float, ttl: float = LEASE_TTL, margin: float = MARGIN) -> bool:
@@ -75,7 +83,7 @@ class Group:
         self.messages: deque[str] = deque(maxlen=100)
         self.say = self.messages.append
         self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        self.renew = self.client.register_script(_RENEW)
+        self.lease = self.client.register_script(_LEASE)
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.renewed_at = 0.0  # monotonic time of the last successful take or renewal (sent at)
         self.leader = ""
@@ -103,8 +111,7 @@ class Group:
         self.thread.join(2)
         try:
             if self.leading():
-                self.client.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
-                                 "end return 0", 1, PREFIX + "leader", self.id)
+                self.client.eval(RELEASE, 1, PREFIX + "leader", self.id)
             self.client.zrem(PREFIX + "members", self.id)
         except self.redis.RedisError:
             pass
@@ -138,23 +145,19 @@ class Group:
             pipe = self.client.pipeline(transaction=False)
             pipe.zadd(PREFIX + "members", {self.id: now})
             pipe.zremrangebyscore(PREFIX + "members", "-inf", now - MEMBER_TTL)
-            pipe.set(PREFIX + "leader", self.id, nx=True, px=int(LEASE_TTL * 1000))
+            self.lease(keys=[PREFIX + "leader"], args=[self.id, int(LEASE_TTL * 1000)], client=pipe)
             pipe.zrange(PREFIX + "members", 0, -1)
             pipe.zcard(READY)
             pipe.zcard(DELAYED)
             pipe.zcard(RUNNING)
-            _, _, took, members, ready, delayed, running = pipe.execute()
+            _, _, holder, members, ready, delayed, running = pipe.execute()
             self.queue = {"ready": ready, "delayed": delayed, "running": running}
-            held = took or self.renew(keys=[PREFIX + "leader"], args=[self.id, int(LEASE_TTL * 1000)]) == 1
-            if held:
+            self.leader = holder.decode()
+            if self.leader == self.id:
                 if not self.leading():
                     self.say(f"tasks-backend: {self.id} now holds the scheduler lease: the group's timers and "
                              f"crons run here")
                 self.renewed_at = sent
-                self.leader = self.id
-            else:
-                leader = self.client.get(PREFIX + "leader")
-                self.leader = leader.decode() if leader else ""
             self.members = sorted(m.decode() for m in members)
             if not self.reachable:
                 self.reachable = True

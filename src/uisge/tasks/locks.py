@@ -109,8 +109,6 @@ class GroupLocks(Locks):
     holder's token (SET NX with a TTL), polled with a growing pause; unlock deletes the key only if it still
     holds that token. A holder that dies without unlocking holds the lock for at most `ttl` seconds."""
 
-    _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
-
     def __init__(self, count: int, url: str, ttl: float = 60.0, fd: int | None = None) -> None:
         super().__init__(count, fd)
         self.url = url
@@ -152,7 +150,9 @@ class GroupLocks(Locks):
         token = self.tokens.pop(n, None)
         try:
             if token is not None:
-                self._redis().eval(self._RELEASE, 1, f"uisge:lock:{n}", token)
+                from uisge.tasks.group import RELEASE
+
+                self._redis().eval(RELEASE, 1, f"uisge:lock:{n}", token)
         finally:
             super().unlock(n)
 

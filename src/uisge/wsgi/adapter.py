@@ -519,21 +519,27 @@ class Response:
             self.log_error(f"invalid response from the app for {what}: {exc}\n")
         else:
             self.log_error(f"error in the app for {what}:\n" + traceback.format_exc())
-        self.status_code = 500
         self.failed = True
+        self.answer_error(500, "The application raised an error; see the server log.")
+        self.status_code = 500
+        self.close_iterable()
+
+    def answer_error(self, status: int, message: str) -> bool:
+        """The request ends in an error: `status` with `message` if no head went out yet (what was buffered
+        is dropped; True), else the response is cut (False). The connection closes after it either way."""
         self.keep_alive = False
         self.done = True
-        if not self.head_sent:
-            self.head_sent = True
-            data = error_response(500, "The application raised an error; see the server log.",
-                                  self.protocol if self.protocol.startswith("HTTP/") else "HTTP/1.0")
-            self.header_bytes = len(data)
-            self.out.parts.clear()
-            self.out.size = 0
-            self.out.push(data)
-        else:
+        if self.head_sent:
             self.cut = True
-        self.close_iterable()
+            return False
+        self.head_sent = True
+        self.status_code = status
+        data = error_response(status, message, self.protocol if self.protocol.startswith("HTTP/") else "HTTP/1.0")
+        self.header_bytes = len(data)
+        self.out.parts.clear()
+        self.out.size = 0
+        self.out.push(data)
+        return True
 
     cut = False  # the response could not be completed: the connection closes after what is buffered
 
