@@ -7,6 +7,7 @@ the same request. A profiling aid for the request path (not a test, not the benc
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import socket
@@ -43,6 +44,10 @@ class FakeListenerSocket:
         if not self.turn:
             raise BlockingIOError
         return 1000, ("127.0.0.1", 40000)
+
+    def accept4(self, fd, addr, addrlen, flags) -> int:  # worker/accept.py's ACCEPT4, for unix listeners
+        self.turn ^= 1
+        return 1000 if self.turn else -1
 
     def fileno(self) -> int:
         return 999
@@ -137,6 +142,8 @@ def main() -> None:
     pipeline = worker.pipeline
     connection.os = output.os = FakeOs(request)
     connection.fcntl = lambda *a: 0
+    connection.ACCEPT4 = fake.accept4
+    connection.get_errno = lambda: errno.EAGAIN
     pipeline.watch = lambda conn, mask: setattr(conn, "mask", mask)  # no epoll set for fake descriptors
     floor = floor_uwsgi if proto == "uwsgi" else floor_http
     runs = [("uisge", lambda: pipeline.accept(listener)), ("floor", lambda: floor(request, base))]

@@ -17,6 +17,7 @@ import os
 import select
 import socket
 import time
+from errno import EAGAIN, EINTR
 from fcntl import F_SETFL, fcntl
 from io import BytesIO
 from time import perf_counter
@@ -26,6 +27,8 @@ from uisge.errors import ClientGone
 from uisge.protocol.events import END, Reject, RequestHead
 from uisge.protocol.http import HttpParser
 from uisge.protocol.uwsgi import UwsgiParser
+from uisge.worker.accept import ACCEPT4, get_errno
+from uisge.worker.accept import FLAGS as ACCEPT_FLAGS
 from uisge.worker.output import HIGH_WATER, Output
 from uisge.worker.reqlog import RequestLog, ctime_now
 from uisge.worker.runner import make_runner
@@ -157,6 +160,8 @@ class Pipeline:
     def accept(self, listener: Listener) -> bool:
         """Accept what waits (up to 64); True when there may be more."""
         accept = listener.sock._accept  # the raw descriptor: no socket object per connection
+        accept4 = ACCEPT4 if listener.local else None  # one call, no address (nobody reads a unix peer's)
+        lfd = listener.fd
         conns = self.conns
         now = self.worker.now
         http = listener.http
@@ -166,14 +171,22 @@ class Pipeline:
                 # every app thread is busy: a connection taken now would wait for one while another worker
                 # may be idle; it stays in the listen queue (this worker's epoll reports it again)
                 return False
-            try:
-                fd, addr = accept()
-            except (BlockingIOError, InterruptedError):
-                return False
-            except OSError as exc:  # EMFILE and friends: say so, keep serving the others
-                self.log.error(f"accept() on {listener.name} failed: {exc}")
-                return False
-            fcntl(fd, F_SETFL, NONBLOCKING)  # TCP_NODELAY comes from the listener (Linux copies it on accept)
+            if accept4 is not None:
+                fd = accept4(lfd, None, None, ACCEPT_FLAGS)  # already non-blocking and close-on-exec
+                if fd < 0:
+                    err = get_errno()
+                    if err != EAGAIN and err != EINTR:  # EMFILE and friends: say so, keep serving the others
+                        self.log.error(f"accept() on {listener.name} failed: [Errno {err}] {os.strerror(err)}")
+                    return False
+            else:
+                try:
+                    fd, addr = accept()
+                except (BlockingIOError, InterruptedError):
+                    return False
+                except OSError as exc:  # EMFILE and friends: say so, keep serving the others
+                    self.log.error(f"accept() on {listener.name} failed: {exc}")
+                    return False
+                fcntl(fd, F_SETFL, NONBLOCKING)  # TCP_NODELAY comes from the listener (Linux copies it on accept)
             if http:
                 conn = Conn(fd, listener, HttpParser(self.max_head, self.max_body), now)
                 if listener.tcp:
