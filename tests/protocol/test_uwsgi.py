@@ -162,3 +162,80 @@ def test_the_segment_cache_starts_again_when_full():
         assert env["REMOTE_PORT"] == str(port)
     assert len(uwsgi._SEGMENTS) <= uwsgi._SEGMENTS_MAX
     assert encode_vars({"REQUEST_METHOD": "GET"}) in uwsgi._SEGMENTS  # what repeats is cached again
+
+
+def reference_vars(block: bytes) -> list[tuple[str, str]]:
+    """The pairs of a var block, read the plain way (no cache), in order."""
+    pairs, pos = [], 0
+    while pos < len(block):
+        kl = int.from_bytes(block[pos:pos + 2], "little")
+        key = block[pos + 2:pos + 2 + kl].decode("latin-1")
+        pos += 2 + kl
+        vl = int.from_bytes(block[pos:pos + 2], "little")
+        pairs.append((key, block[pos + 2:pos + 2 + vl].decode("latin-1")))
+        pos += 2 + vl
+    return pairs
+
+
+def test_runs_of_segments_parse_exactly_what_was_sent():
+    """Blocks that mostly repeat (nginx's) with values changed, pairs dropped, moved and repeated: the
+    cached runs never give anything but what each block holds, in its order."""
+    from uisge.protocol import uwsgi
+
+    rng = random.Random(3)
+    template = list(NGINX_VARS.items()) + [("HTTP_ACCEPT", "text/html"), ("HTTP_USER_AGENT", "Mozilla/5.0"),
+                                           ("HTTP_ACCEPT_LANGUAGE", "en")]
+    base = {"SCRIPT_NAME": "", "wsgi.url_scheme": "http"}
+    runs_seen = 0
+    for i in range(3000):
+        pairs = list(template)
+        for _ in range(rng.randrange(4)):
+            j = rng.randrange(len(pairs))
+            change = rng.randrange(4)
+            if change == 0:
+                pairs[j] = (pairs[j][0], rng.choice(["", "x", "y" * 200, str(i)]))
+            elif change == 1:
+                del pairs[j]
+            elif change == 2:
+                pairs.insert(rng.randrange(len(pairs) + 1), pairs[j])  # a repeated key
+            else:
+                pairs.insert(rng.randrange(len(pairs) + 1), pairs.pop(j))
+        block = b"".join(len(k).to_bytes(2, "little") + k.encode("latin-1") + len(v).to_bytes(2, "little")
+                         + v.encode("latin-1") for k, v in pairs)
+        expected = dict(base)
+        for k, v in reference_vars(block):
+            expected[k] = v
+        env, count = parse_vars(block + b"BODY", 512, 0, len(block), dict(base))  # the body is never read
+        assert list(env.items()) == list(expected.items())
+        assert count == len(pairs)
+        runs_seen = max(runs_seen, sum(1 for entry in uwsgi._SEGMENTS.values() if entry[2]))
+    assert runs_seen  # runs were learnt (and taken, while they matched)
+
+
+def test_nginx_blocks_are_taken_in_runs_around_what_changes():
+    from uisge.protocol import uwsgi
+
+    uwsgi._SEGMENTS.clear()
+    uwsgi._runs[0] = 0
+    for port in (40000, 40001, 40002):
+        env, count = parse_vars(encode_vars({**NGINX_VARS, "REMOTE_PORT": str(port)}), 512)
+        assert env["REMOTE_PORT"] == str(port) and count == len(NGINX_VARS)
+    runs = {entry[0]: list(entry[3]) for entry in uwsgi._SEGMENTS.values() if entry[2]}
+    # the pairs between QUERY_STRING, CONTENT_LENGTH, REQUEST_URI, PATH_INFO and REMOTE_PORT (they change)
+    assert runs == {"REQUEST_METHOD": ["REQUEST_METHOD", "CONTENT_TYPE"],
+                    "DOCUMENT_ROOT": ["DOCUMENT_ROOT", "SERVER_PROTOCOL", "REQUEST_SCHEME", "HTTPS", "REMOTE_ADDR"],
+                    "SERVER_PORT": ["SERVER_PORT", "SERVER_NAME", "HTTP_HOST", "HTTP_X_LATIN", "EMPTY"]}
+
+
+def test_what_the_runs_hold_is_bounded():
+    from uisge.protocol import uwsgi
+
+    uwsgi._SEGMENTS.clear()
+    uwsgi._runs[0] = 0
+    for i in range(2000):  # every block has stable pairs of its own, each seen twice
+        block = encode_vars({f"HTTP_X_{i}_{j}": "v" * 60 for j in range(40)})
+        parse_vars(block, 512)
+        parse_vars(block, 512)
+    runs = [entry for entry in uwsgi._SEGMENTS.values() if entry[2]]
+    assert 0 < len(runs) <= uwsgi._RUNS_MAX
+    assert all(len(entry[2]) <= uwsgi._RUN_BYTES and entry[4] <= uwsgi._RUN_PAIRS for entry in runs)

@@ -148,13 +148,29 @@ def leading_digits(text: str) -> int:
     return int(text[:digits]) if digits else 0
 
 
-# (key, value) strings of var segments seen before: nginx sends the same pairs request after request
-# (REQUEST_METHOD GET, SERVER_PROTOCOL, DOCUMENT_ROOT, HTTP_HOST, ...), and a hit costs one bytes slice
-# and a lookup instead of two string slices and a fresh hash. Bounded in count and segment size; when
-# full it starts again, so one-off values (REMOTE_PORT, request ids) cannot keep the common pairs out.
-_SEGMENTS: dict[bytes, tuple[str, str]] = {}
+# Var segments seen before: nginx sends the same pairs, in the same order, request after request
+# (REQUEST_METHOD GET, SERVER_PROTOCOL, DOCUMENT_ROOT, HTTP_HOST, ...). A segment's bytes map to an entry
+# (key, value, run, pairs, count):
+# - a hit costs one bytes slice and a lookup instead of two string slices and a fresh hash;
+# - `run`: the bytes of two or more segments that followed each other in an earlier block, starting
+#   with this one, and `pairs` their vars (`count` of them): when the block goes on with exactly those
+#   bytes (one startswith), they are all taken at once. None: a stable pair not in a run yet; False: it
+#   starts no run (a value that changes per request, a run that stopped matching, or a pair alone).
+# Exact by construction: a run is taken only when its bytes are there. Bounded in count and segment size;
+# when full it starts again, so one-off values (REMOTE_PORT, request ids) cannot keep the common pairs out.
+_SEGMENTS: dict[bytes, tuple] = {}
 _SEGMENTS_MAX = 4096
 _SEGMENT_MAX = 128
+# runs are bounded too (at most 16 pairs in 1 KiB, 256 of them until the cache starts again), so what the
+# cache holds stays under about 1 MiB whatever the blocks
+_RUN_PAIRS = 16
+_RUN_BYTES = 1024
+_RUNS_MAX = 256
+_runs = [0]  # runs stored since the cache last started again
+# vars whose value changes from one request to the next: never part of a run
+_VOLATILE = frozenset({"QUERY_STRING", "REQUEST_URI", "PATH_INFO", "DOCUMENT_URI", "CONTENT_LENGTH", "REMOTE_PORT",
+                       "HTTP_COOKIE", "HTTP_REFERER", "HTTP_X_REQUEST_ID", "HTTP_X_FORWARDED_FOR",
+                       "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_TRACEPARENT", "HTTP_CONTENT_LENGTH"})
 
 
 def parse_vars(data: bytes | bytearray | memoryview, max_vars: int, start: int = 0,
@@ -164,7 +180,8 @@ def parse_vars(data: bytes | bytearray | memoryview, max_vars: int, start: int =
 
     The hot loop has no explicit checks: a length read past the data raises IndexError, and a key or
     value that runs past `end` leaves the position beyond it (positions only grow); both are caught
-    once, below. Offsets in the latin-1 text are offsets in the bytes (one character per byte).
+    once, below. A run is taken only within `end`. Offsets in the latin-1 text are offsets in the bytes
+    (one character per byte).
     """
     if type(data) is not bytes:
         data = bytes(data)
@@ -175,21 +192,36 @@ def parse_vars(data: bytes | bytearray | memoryview, max_vars: int, start: int =
     text = None
     pos = start
     count = 0
+    stable = 0  # cached pairs taken one by one that could join a run: the block is then learnt from
     try:
         while pos < end:
             mid = pos + 2 + (data[pos] | data[pos + 1] << 8)  # key: pos+2..mid, value: mid+2..nxt
             nxt = mid + 2 + (data[mid] | data[mid + 1] << 8)
             if nxt - pos <= _SEGMENT_MAX and nxt <= end:
                 segment = data[pos:nxt]
-                pair = segments.get(segment)
-                if pair is None:
+                entry = segments.get(segment)
+                if entry is not None:
+                    run = entry[2]
+                    if run:
+                        if data.startswith(run, pos, end):
+                            env.update(entry[3])
+                            pos += len(run)
+                            count += entry[4]
+                            continue
+                        segments[segment] = (entry[0], entry[1], False, None, 0)  # it stopped matching
+                    elif run is None:
+                        stable += 1
+                    env[entry[0]] = entry[1]
+                else:
                     if text is None:
                         text = data.decode("latin-1") if end == len(data) else str(memoryview(data)[:end], "latin-1")
-                    pair = text[pos + 2:mid], text[mid + 2:nxt]
+                    key = text[pos + 2:mid]
+                    value = text[mid + 2:nxt]
                     if len(segments) >= _SEGMENTS_MAX:
                         segments.clear()  # full of one-off values (ports, ids): start again with what repeats now
-                    segments[segment] = pair
-                env[pair[0]] = pair[1]
+                        _runs[0] = 0
+                    segments[segment] = (key, value, False if key in _VOLATILE else None, None, 0)
+                    env[key] = value
             else:
                 if text is None:
                     text = data.decode("latin-1") if end == len(data) else str(memoryview(data)[:end], "latin-1")
@@ -206,7 +238,48 @@ def parse_vars(data: bytes | bytearray | memoryview, max_vars: int, start: int =
         raise RequestError(400, "invalid uwsgi packet: empty key")
     if count > max_vars:
         raise RequestError(400, f"uwsgi packet has more than {max_vars} variables (raise max-vars)")
+    if stable and _runs[0] < _RUNS_MAX:
+        _learn_runs(data, start, end)
     return env, count
+
+
+def _learn_runs(data: bytes, start: int, end: int) -> None:
+    """Store the runs of a valid block: each chain of two or more stable pairs (cached, run None) becomes
+    the run of its first segment; a stable pair with no stable neighbour is marked False, so a block
+    whose pairs are all in runs or volatile never comes here again."""
+    segments = _SEGMENTS
+    chain: list[tuple[int, bytes, tuple]] = []  # (position, segment, entry) of the stable pairs in a row
+    pos = start
+    while pos < end:
+        mid = pos + 2 + (data[pos] | data[pos + 1] << 8)
+        nxt = mid + 2 + (data[mid] | data[mid + 1] << 8)
+        segment = data[pos:nxt]
+        entry = segments.get(segment) if nxt - pos <= _SEGMENT_MAX else None
+        stable = entry is not None and entry[2] is None
+        if stable and (not chain or (len(chain) < _RUN_PAIRS and nxt - chain[0][0] <= _RUN_BYTES)):
+            chain.append((pos, segment, entry))
+            pos = nxt
+            continue
+        if not _store(chain, data, pos):
+            return
+        chain = [(pos, segment, entry)] if stable else []  # a stable pair that did not fit starts the next
+        if entry is not None and entry[2] and data.startswith(entry[2], pos, end):
+            nxt = pos + len(entry[2])  # a run, taken as parse_vars takes it
+        pos = nxt
+    _store(chain, data, pos)
+
+
+def _store(chain: list[tuple[int, bytes, tuple]], data: bytes, stop: int) -> bool:
+    """A chain ends at `stop`: two or more pairs make a run, one is marked alone. False: no more runs now."""
+    if len(chain) > 1:
+        first, segment, head = chain[0]
+        _SEGMENTS[segment] = (head[0], head[1], data[first:stop], {e[0]: e[1] for _, _, e in chain}, len(chain))
+        _runs[0] += 1
+        return _runs[0] < _RUNS_MAX
+    if chain:
+        _, segment, alone = chain[0]
+        _SEGMENTS[segment] = (alone[0], alone[1], False, None, 0)
+    return True
 
 
 def encode_vars(env: dict[str, str]) -> bytes:
