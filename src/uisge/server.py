@@ -15,7 +15,7 @@ import socket
 import sys
 import traceback
 
-from uisge import __version__, logfile
+from uisge import __version__, limits, logfile
 from uisge.config.convert import Address
 from uisge.errors import AppLoadError, UisgeError
 from uisge.master import birth, daemon, notify, pidfile, privileges, procname
@@ -87,6 +87,8 @@ def _listeners(opts, inherited: list[list]) -> list[Listener]:
                 sock, name = bind(addr, option, origin, backlog, opts)
         port = name.rpartition(":")[2] if addr.family != "unix" else "80"
         base = base_environ(hostname, port, multithread, multiprocess, wrapper)
+        if option == "http":
+            base.update(opts.http_var)  # what uWSGI's HTTP router adds to each request it passes on
         kind = "HTTP" if proto == "http" else "uwsgi"
         say(f"{kind} socket {len(out)} {how} {name} fd {sock.fileno()} ({option} = {addr.text}, {origin})")
         path = addr.path if addr.family == "unix" and not addr.path.startswith("@") and not opts.abstract_socket else None
@@ -210,6 +212,11 @@ def serve(opts, argv: list[str]) -> int:
         if problem:
             say(f"uisge: tasks-backend = {opts.tasks_backend} ({opts.origin('tasks-backend')}): {problem}")
             return EXIT_CONFIG
+    try:
+        logfile.check_loggers(opts)
+    except UisgeError as exc:
+        say(f"uisge: {exc}")
+        return EXIT_CONFIG
     if opts.cheaper:
         from uisge.master import cheaper
 
@@ -239,6 +246,11 @@ def serve(opts, argv: list[str]) -> int:
     try:
         for line in prepare_environment(opts):
             say(line)
+        request_log = logfile.logger(opts.req_logger, "req-logger")[0]
+        if request_log:
+            logfile.open_request_log(request_log)  # before dropping privileges, as the main log
+        if opts.max_fd:
+            say(limits.set_fd_limit(opts.max_fd, opts.origin("max-fd")))  # before binding, forking, dropping
         listeners = _listeners(opts, reexec["listeners"] if reexec else [])
         if opts.pidfile and reexec is None and not (detach and opts.daemonize2):
             pidfile.write(opts.pidfile, os.getpid())  # before dropping privileges: /run is root's

@@ -46,3 +46,15 @@ def test_deviations_md_is_up_to_date():
     current = (ROOT / "docs/deviations.md").read_text(encoding="utf-8")
     assert current == deviations_markdown(), (
         "docs/deviations.md is stale: run `python -m uisge.config.report deviations > docs/deviations.md`")
+
+
+def test_options_uisge_cannot_honour_are_refused_at_load_with_what_to_do():
+    import pytest
+
+    from uisge.config.load import ConfigError, load
+
+    for args, words in [(["--optimize", "1"], "python -O -m uisge"), (["--ksm"], "MADV_MERGEABLE"),
+                        (["--memory-limit", "100"], "reload-on-rss")]:
+        with pytest.raises(ConfigError) as info:
+            load(args, first_index=0)
+        assert f"`{args[0][2:]}` is not supported by uisge" in str(info.value) and words in str(info.value)

@@ -39,8 +39,8 @@ OPTIONS = (
         "need-plugins"), repeat=True, **ignored("uisge has Python built in; there are no plugins to load")),
     opt("catch-exceptions", "flag", "Show app tracebacks in the HTTP response.",
         **refused("it leaks source code to clients; read the traceback in the log")),
-    opt("py-tracebacker", "str", "Socket for dumping Python thread stacks.",
-        **ignored("use SIGUSR2 or the harakiri stack dump instead")),
+    opt("py-tracebacker", "str", "Each worker serves its Python threads' stacks on the unix socket PATH<worker id> "
+        "(read it with `uisge --connect-and-read PATH1`).", metavar="PATH"),
     opt("wsgi-disable-file-wrapper", "flag", "Do not offer wsgi.file_wrapper."),
     opt("paste", "str", "Load a Paste Deploy app.", **refused("Paste Deploy is not supported; point `module` at a "
         "module that builds the app")),

@@ -18,8 +18,8 @@ OPTIONS = (
         default=0),
     opt("http-processes", "int", "Number of HTTP router processes.", aliases=("http-workers",), default=1,
         **ignored("uisge has no separate HTTP router: the workers serve `http` directly")),
-    opt("http-var", "keyval", "Add a variable to requests passed through the router.", repeat=True,
-        **ignored("uisge has no separate HTTP router")),
+    opt("http-var", "keyval", "Add KEY=VALUE to the environ of every request arriving on `http` listeners (uWSGI's "
+        "HTTP router adds it to the requests it passes on).", repeat=True, metavar="KEY=VALUE"),
     opt("http-to", "str", "Forward HTTP to other uwsgi servers.", repeat=True,
         **refused("uisge is not a load balancer; put nginx or haproxy in front of several uisge instances")),
     opt("http-modifier1", "int", "modifier1 used by the HTTP router.", **ignored("uisge has no separate HTTP router")),

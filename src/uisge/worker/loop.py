@@ -14,6 +14,8 @@ import time
 from typing import Callable
 
 from uisge import compat
+from uisge.limits import pin_worker
+from uisge.logfile import say
 from uisge.tasks.runtime import RT
 from uisge.worker.connection import Conn, Listener, Pipeline  # noqa: F401 - Listener is part of this API
 from uisge.worker.health import Health, wanted as health_wanted
@@ -31,6 +33,12 @@ class Worker:
                  control: socket.socket | None = None, reopen_log: Callable[[], None] | None = None,
                  board=None) -> None:
         self.opts = opts
+        if opts.cpu_affinity:
+            say(pin_worker(opts.cpu_affinity, worker_id))
+        if opts.py_tracebacker:
+            from uisge.worker.tracebacker import serve
+
+            serve(opts.py_tracebacker, worker_id, say)
         self.control = control  # our end of the master's socketpair: we say "ready", it says "reopen logs"
         self.reopen_log = reopen_log
         self.board = board  # our scoreboard slot (scoreboard.SlotWriter) when stats are served
