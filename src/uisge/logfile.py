@@ -37,12 +37,76 @@ def say(text: str) -> None:
 
 def log_path(opts) -> str | None:
     """The log file, if any (what the master reopens and rotates)."""
-    return opts.daemonize or opts.daemonize2 or opts.logto or opts.logto2 or None
+    return opts.daemonize or opts.daemonize2 or opts.logto or opts.logto2 or logger(opts.logger, "logger")[0]
 
 
 def early_path(opts) -> str | None:
     """The log file opened before privileges are dropped; `logto2` alone is opened after (server.py)."""
-    return opts.daemonize or opts.daemonize2 or opts.logto or None
+    return opts.daemonize or opts.daemonize2 or opts.logto or logger(opts.logger, "logger")[0]
+
+
+def maxsize(opts) -> int:
+    """log-maxsize, or the `maxsize=` of a `logger = file:logfile=...,maxsize=N`."""
+    return opts.log_maxsize or logger(opts.logger, "logger")[1]
+
+
+def logger(values: tuple[str, ...], option: str) -> tuple[str | None, int]:
+    """What uWSGI's `logger` / `req-logger` values ask of uisge: (the file to log to, or None for stderr as
+    without them; its maxsize, 0 if none). UisgeError, naming the value, for what uisge does not do."""
+    path, size = None, 0
+    if len(values) > 1:
+        raise UisgeError(f"{option} is given {len(values)} times ({', '.join(values)}): uisge writes one log; keep "
+                         f"one `{option} = file:PATH` (or stdio)")
+    for value in values:
+        spec = value.strip()
+        name, space, rest = spec.partition(" ")
+        if space and ":" not in name:  # uWSGI: `[name ]plugin[:args]`
+            raise UisgeError(f"{option} = {value}: named loggers feed log-route, which uisge does not have; write "
+                             f"`{option} = file:PATH` or `{option} = stdio`")
+        kind, _, args = spec.partition(":")
+        if kind == "stdio":
+            continue
+        if kind != "file":
+            raise UisgeError(f"{option} = {value}: the {kind} logger is not offered by uisge; log to a file "
+                             f"(`{option} = file:PATH`) or to stderr and let journald or syslog collect it")
+        if not args:
+            raise UisgeError(f"{option} = {value}: the file logger needs a path: `{option} = file:/var/log/app.log`")
+        if not args.startswith("logfile="):
+            path = args
+            continue
+        for item in args.split(","):
+            key, _, text = item.partition("=")
+            if key == "logfile" and text:
+                path = text
+            elif key == "maxsize" and text.isdigit() and option == "logger":
+                size = int(text)
+            else:
+                raise UisgeError(f"{option} = {value}: `{item}` is not something uisge's file logger takes "
+                                 f"(logfile=PATH{', maxsize=BYTES' if option == 'logger' else ''})")
+    return path, size
+
+
+def check_loggers(opts) -> None:
+    """`logger` and `req-logger` as uisge can honour them, or UisgeError saying why not."""
+    path, _ = logger(opts.logger, "logger")
+    logger(opts.req_logger, "req-logger")
+    if path:
+        other = next((f"{name} = {getattr(opts, name.replace('-', '_'))}" for name in
+                      ("daemonize", "daemonize2", "logto", "logto2") if getattr(opts, name.replace("-", "_"))), None)
+        if other:
+            raise UisgeError(f"logger = file:{path} and {other} both name the log file; keep one")
+
+
+request_fd: list[int] = [2]  # where request lines go: `req-logger = file:PATH` opens it (server.py)
+
+
+def open_request_log(path: str) -> None:
+    """`req-logger = file:PATH`: request lines go there (opened before privileges are dropped, inherited by
+    the workers); server messages and errors stay on the main log."""
+    try:
+        request_fd[0] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+    except OSError as exc:
+        raise UisgeError(f"req-logger = file:{path}: cannot open the file: {exc.strerror or exc}") from None
 
 
 def open_log(path: str, truncate: bool = False, option: str = "logto") -> None:

@@ -31,9 +31,12 @@ OPTIONS = (
         "uisge never logs client disconnects as errors")),
     opt("disable-write-exception", "flag", "Do not raise on write errors.", **ignored(
         "uisge never raises client disconnects into the app")),
-    opt("logger", "str", "Add a logger plugin.", repeat=True, **ignored("log to a file or stderr and let "
-        "journald/syslog collect it")),
-    opt("req-logger", "str", "Add a request logger plugin.", repeat=True, **ignored("see `logger`")),
+    opt("logger", "str", "Where the log goes, as uWSGI's logger plugins say it: `file:PATH` (or "
+        "`file:logfile=PATH,maxsize=BYTES`), the same as logto; `stdio`, stderr. Other plugins (syslog, socket, ...) "
+        "are refused at start with what to use instead.", repeat=True, metavar="PLUGIN:ARGS"),
+    opt("req-logger", "str", "Where the request lines go: `file:PATH` (server messages and errors stay on the "
+        "log), or `stdio`. Other plugins are refused at start.", aliases=("logger-req",), repeat=True,
+        metavar="PLUGIN:ARGS"),
     opt("log-master", "flag", "Let the master write the log.", **ignored("uisge processes write the log directly")),
     opt("threaded-logger", "flag", "Log from a thread.", **ignored("see `log-master`")),
 )

@@ -73,6 +73,7 @@ class Master:
         self.preflight_brutal = False
         self.fifos: list[MasterFifo] = []
         self.log_path = logfile.log_path(opts)
+        self.log_maxsize = logfile.maxsize(opts)
         self.next_second = 0.0
         self.exit_code = 0
         self.respawns: dict[int, int] = {}
@@ -399,7 +400,7 @@ class Master:
             self._check_touched()
             if self.opts.evil_reload_on_rss or self.opts.evil_reload_on_as:
                 self._evil_checks()
-            if self.log_path and self.opts.log_maxsize and logfile.rotate_if_big(self.log_path, self.opts.log_maxsize):
+            if self.log_path and self.log_maxsize and logfile.rotate_if_big(self.log_path, self.log_maxsize):
                 self.broadcast(b"l")
 
     def facts(self, now: float | None = None) -> policy.Facts:

@@ -14,7 +14,7 @@ import re
 import time
 from typing import Any
 
-from uisge.logfile import stamp
+from uisge.logfile import request_fd, stamp
 
 _ctime = [0, ""]
 
@@ -32,7 +32,7 @@ class RequestLog:
                  "prefix", "unit", "ctime", "plain", "memory_report", "dated", "filters", "log_4xx", "log_5xx",
                  "log_slow", "log_big", "log_zero", "log_sendfile")
 
-    def __init__(self, opts, fd: int = 2) -> None:
+    def __init__(self, opts, fd: int | None = None) -> None:
         self.buffer: list[str] = []
         self.enabled = not opts.disable_logging
         self.micros = opts.log_micros
@@ -49,7 +49,7 @@ class RequestLog:
         self.log_zero, self.log_sendfile = bool(opts.log_zero), bool(opts.log_sendfile)
         self.filters = not self.enabled and bool(self.log_4xx or self.log_5xx or self.log_slow or self.log_big
                                                  or self.log_zero or self.log_sendfile)
-        self.fd = fd
+        self.fd = request_fd[0] if fd is None else fd  # stderr (the log), or `req-logger = file:PATH`'s file
         self.pid = os.getpid()
         # uWSGI's default line (reference §6.2), with the constant parts filled in once
         self.prefix = f"[pid: {self.pid}|app: 0|req: "
@@ -60,8 +60,14 @@ class RequestLog:
                      f"generated %d bytes in %d {unit} (%s %d) %d headers in %d bytes (1 switches on core %d)\n")
 
     def error(self, text: str) -> None:
-        self.buffer.append(stamp() + (text if text.endswith("\n") else text + "\n"))
-        self.flush()
+        """A server message (an error): on the log, after the request lines before it."""
+        line = stamp() + (text if text.endswith("\n") else text + "\n")
+        if self.fd == 2:
+            self.buffer.append(line)
+            self.flush()
+        else:  # request lines go to their own file; errors stay on the log
+            self.flush()
+            _write_all(2, line.encode("utf-8", "replace"))
 
     def matches(self, status: int, body: int, duration: float, sent_file: bool) -> bool:
         """disable-logging is on: whether a log filter wants this request anyway."""
@@ -110,12 +116,16 @@ class RequestLog:
             return
         data = "".join(self.buffer).encode("utf-8", "replace")
         self.buffer.clear()
-        try:
-            while data:
-                n = os.write(self.fd, data)
-                data = data[n:]
-        except OSError:
-            pass
+        _write_all(self.fd, data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    try:
+        while data:
+            n = os.write(fd, data)
+            data = data[n:]
+    except OSError:
+        pass
 
 
 def json_line(env: dict[str, Any], status: int, body: int, header_bytes: int, started: float, duration: float,
