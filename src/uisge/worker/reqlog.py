@@ -30,7 +30,7 @@ def ctime_now(now: float) -> str:
 class RequestLog:
     __slots__ = ("buffer", "enabled", "micros", "x_forwarded_for", "template", "fd", "pid", "scale", "line", "json",
                  "prefix", "unit", "ctime", "plain", "memory_report", "dated", "filters", "log_4xx", "log_5xx",
-                 "log_slow", "log_big", "log_zero", "log_sendfile")
+                 "log_slow", "log_big", "log_zero", "log_sendfile", "error_fd")
 
     def __init__(self, opts, fd: int | None = None) -> None:
         self.buffer: list[str] = []
@@ -50,6 +50,7 @@ class RequestLog:
         self.filters = not self.enabled and bool(self.log_4xx or self.log_5xx or self.log_slow or self.log_big
                                                  or self.log_zero or self.log_sendfile)
         self.fd = request_fd[0] if fd is None else fd  # stderr (the log), or `req-logger = file:PATH`'s file
+        self.error_fd = 2  # server messages: always the log
         self.pid = os.getpid()
         # uWSGI's default line (reference §6.2), with the constant parts filled in once
         self.prefix = f"[pid: {self.pid}|app: 0|req: "
@@ -62,12 +63,12 @@ class RequestLog:
     def error(self, text: str) -> None:
         """A server message (an error): on the log, after the request lines before it."""
         line = stamp() + (text if text.endswith("\n") else text + "\n")
-        if self.fd == 2:
+        if self.fd == self.error_fd:
             self.buffer.append(line)
             self.flush()
         else:  # request lines go to their own file; errors stay on the log
             self.flush()
-            _write_all(2, line.encode("utf-8", "replace"))
+            _write_all(self.error_fd, line.encode("utf-8", "replace"))
 
     def matches(self, status: int, body: int, duration: float, sent_file: bool) -> bool:
         """disable-logging is on: whether a log filter wants this request anyway."""
