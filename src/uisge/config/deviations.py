@@ -160,4 +160,12 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("XML configs",
      "supported when built with libxml2",
      "refused with a message; convert to ini"),
+    ("`max-fd` above the hard limit without root",
+     "`setrlimit()` fails, the error is logged and the instance starts with the old limit",
+     "refused at start, naming the hard limit and how to raise it (run as root, LimitNOFILE=)"),
+    ("`logger` and `req-logger`",
+     "any logger plugin built in (syslog, socket, rsyslog, redis, ...), several at once, named for log-route",
+     "`file:PATH` (or `file:logfile=PATH,maxsize=N`) and `stdio`, one of each; anything else is refused at "
+     "start with what to use instead. `req-logger = file:PATH` is reopened on a reload, not by the master "
+     "FIFO's `l`"),
 )
