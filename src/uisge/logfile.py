@@ -91,8 +91,8 @@ def check_loggers(opts) -> None:
     path, _ = logger(opts.logger, "logger")
     logger(opts.req_logger, "req-logger")
     if path:
-        other = next((f"{name} = {getattr(opts, name.replace('-', '_'))}" for name in
-                      ("daemonize", "daemonize2", "logto", "logto2") if getattr(opts, name.replace("-", "_"))), None)
+        other = next((f"{name} = {getattr(opts, name)}" for name in ("daemonize", "daemonize2", "logto", "logto2")
+                      if getattr(opts, name)), None)
         if other:
             raise UisgeError(f"logger = file:{path} and {other} both name the log file; keep one")
 

@@ -13,6 +13,8 @@ import threading
 import time
 import urllib.request
 
+import pytest
+
 from tests.integration.server import Server
 from uisge.limits import affinity
 
@@ -101,10 +103,15 @@ def test_logger_and_req_logger_files(tmp_path):
         proc.wait(20)
 
 
-def test_a_logger_uisge_does_not_offer_is_refused_at_start(tmp_path):
+@pytest.mark.parametrize(("args", "said"), [
+    (["--logger", "syslog:myapp"], "logger = syslog:myapp: the syslog logger is not offered by uisge"),
+    (["--optimize", "1"], "`optimize` is not supported by uisge: uisge runs in the Python that started it"),
+    (["--ksm"], "`ksm` is not supported by uisge"),
+    (["--memory-limit", "512"], "`memory-limit` is not supported by uisge: it is not an option of uWSGI 2.0"),
+], ids=["syslog-logger", "optimize", "ksm", "memory-limit"])
+def test_what_uisge_cannot_honour_is_refused_at_start(tmp_path, args, said):
     (tmp_path / "app.py").write_text(APP)
-    out = subprocess.run([sys.executable, "-m", "uisge", "--http", "127.0.0.1:0", "--wsgi-file", "app.py",
-                          "--logger", "syslog:myapp"], cwd=tmp_path, capture_output=True, text=True, timeout=30,
-                         check=False)
-    assert out.returncode == 1
-    assert "logger = syslog:myapp: the syslog logger is not offered by uisge" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "uisge", "--http", "127.0.0.1:0", "--wsgi-file", "app.py", *args],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=30, check=False)
+    assert out.returncode == 1, out.stderr
+    assert said in out.stderr, out.stderr

@@ -14,6 +14,8 @@ import threading
 import time
 from typing import Any
 
+from uisge.tasks.group import RELEASE
+
 
 class Locks:
     def __init__(self, count: int, fd: int | None = None) -> None:
@@ -150,8 +152,6 @@ class GroupLocks(Locks):
         token = self.tokens.pop(n, None)
         try:
             if token is not None:
-                from uisge.tasks.group import RELEASE
-
                 self._redis().eval(RELEASE, 1, f"uisge:lock:{n}", token)
         finally:
             super().unlock(n)
